@@ -1,0 +1,25 @@
+"""Errors that videoae raises for problems a user can fix.
+
+The CLI turns these (and ``OSError``) into one line on stderr and a non-zero exit code; any other
+exception is a bug and keeps its traceback.
+"""
+
+
+class VideoAEError(Exception):
+    """Base class: a problem with the user's input, files or environment, explained in one line."""
+
+
+class InvalidInputError(VideoAEError, ValueError):
+    """An argument, array or file has the wrong shape, type, range or content."""
+
+
+class DataNotFoundError(VideoAEError, RuntimeError):
+    """Expected data is not on disk (and was not asked to be downloaded)."""
+
+
+class ChecksumError(VideoAEError):
+    """A file's md5 does not match the published one."""
+
+
+class DownloadError(VideoAEError):
+    """No mirror could deliver a file (offline, server error or bad checksum)."""
