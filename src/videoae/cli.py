@@ -38,6 +38,39 @@ def _add_data_commands(commands: argparse._SubParsersAction) -> None:
     data_commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data_commands.required = True
     # Filled in by the data pipeline: `data generate`, `data preview`.
+    _add_data_download_command(data_commands)
+
+
+def _add_data_download_command(data_commands: argparse._SubParsersAction) -> None:
+    download = data_commands.add_parser(
+        "download",
+        help="download MNIST digits or the standard Moving MNIST test file (md5-checked)",
+        description="Download a data set into the data folder (skipped if already there and intact).",
+    )
+    download.add_argument(
+        "dataset",
+        choices=("mnist", "moving-mnist"),
+        help="mnist: the 4 MNIST IDX files (70,000 digits); moving-mnist: mnist_test_seq.npy (160 MB)",
+    )
+    download.add_argument(
+        "--root", metavar="DIR", default=None, help="data folder (default: $VIDEOAE_DATA_DIR or ~/.cache/videoae)"
+    )
+    download.set_defaults(run=_run_data_download)
+
+
+def _run_data_download(args: argparse.Namespace) -> int:
+    if args.dataset == "mnist":
+        from videoae.data.digits import MNIST_FILES, download_mnist
+
+        folder = download_mnist(args.root, progress=True)
+        paths = [folder / name for name in MNIST_FILES]
+    else:
+        from videoae.data.standard_test_set import download_standard_test_set
+
+        paths = [download_standard_test_set(args.root, progress=True)]
+    for path in paths:
+        print(path)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
