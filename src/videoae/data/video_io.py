@@ -1,0 +1,464 @@
+"""Users' own videos in and out: ``.npy``/``.npz`` arrays, animated GIFs and folders of frames.
+
+Every reader returns grayscale float32 frames in [0, 1]; :func:`read_videos` gives ``(N, T, H, W)``
+and :func:`read_video` one ``(T, H, W)`` video. Array files are interpreted as follows (``layout``
+names the order of the first two axes of a batch; ``TNHW`` is how ``mnist_test_seq.npy`` and
+``videoae data generate`` store Moving MNIST):
+
+=====================  ==================  ==================
+stored shape           layout="TNHW"       layout="NTHW"
+=====================  ==================  ==================
+(T, H, W)              one video           one video
+(T, H, W, 3|4)         one RGB(A) video    one RGB(A) video
+(A, B, H, W)           T=A, N=B            N=A, T=B
+(A, B, C, H, W)        T=A, N=B            N=A, T=B
+(A, B, H, W, C)        T=A, N=B            N=A, T=B
+=====================  ==================  ==================
+
+A 4-D array whose last axis is 3 or 4 is always read as RGB(A) frames; ``(T, 1, H, W)`` is one
+video in the default layout. In 5-D arrays the channel axis ``C`` (1, 3 or 4) comes either third or
+last. Colour is turned into luma with ITU-R 601-2 weights (Pillow's mode "L"); alpha is ignored.
+A single still PNG/JPEG is rejected (a video needs frames: pass the folder that holds them);
+animated PNGs and GIFs of any frame count are read. ``frame_size`` resizes with Pillow's bilinear
+filter, which widens its support when shrinking, so it averages like an area filter (no aliasing).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import secrets
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+from PIL import Image, ImageSequence
+
+from videoae.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+LAYOUTS = ("TNHW", "NTHW")
+NUMPY_SUFFIXES = (".npy", ".npz")
+ANIMATION_SUFFIXES = (".gif",)
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Array names tried in an .npz, in this order, before falling back to its only array.
+NPZ_KEYS = ("videos", "frames", "arr_0")
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+COLOUR_CHANNELS = (3, 4)
+CHANNELS_5D = (1, 3, 4)
+UINT8_MAX = 255
+UINT16_MAX = 65535
+# Pillow modes holding 16-bit samples; converting them to "L" would clip instead of scale.
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+GIF_TIME_UNIT_MS = 10  # GIF stores frame durations in hundredths of a second
+GIF_MAX_DURATION_MS = 65535 * GIF_TIME_UNIT_MS
+GIF_MAX_SIDE = 65535
+GIF_MAX_LOOP = 65535
+# Colour GIFs share one palette built from at most this many evenly spaced frames.
+PALETTE_SAMPLE_FRAMES = 32
+_GIF_SCREEN_HEADER_BYTES = 13  # "GIF89a" + logical screen descriptor
+_GIF_TRAILER = b";"
+
+_PIL = getattr(Image, "Resampling", Image)  # Pillow < 9.1 keeps the enums on Image itself
+_RESAMPLE = _PIL.BILINEAR
+_DITHER_NONE = getattr(Image, "Dither", Image).NONE
+
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # how a .npz (a zip archive, maybe empty) starts
+_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+_PICKLE_HINT = "it is not a .npy/.npz file, or it holds pickled Python objects, which videoae never loads"
+
+
+def _check_layout(layout: str) -> str:
+    if layout not in LAYOUTS:
+        raise InvalidInputError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    return layout
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_count(value: object) -> bool:
+    return _is_int(value) and value > 0  # type: ignore[operator]
+
+
+def _check_frame_size(frame_size: tuple[int, int] | int | None) -> tuple[int, int] | None:
+    if frame_size is None:
+        return None
+    size = (frame_size, frame_size) if _is_count(frame_size) else frame_size
+    if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(_is_count(s) for s in size):
+        raise InvalidInputError(f"frame_size must be a positive int or (height, width), got {frame_size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _natural_key(path: Path) -> tuple:
+    # re.split with a capture group alternates text and digits, so like positions compare like types.
+    parts = re.split(r"(\d+)", path.name)
+    return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)), path.name
+
+
+def _image_to_gray(image: Image.Image) -> np.ndarray:
+    """One Pillow image (any mode) as float32 ``(H, W)`` luma in [0, 1]."""
+    if image.mode in _WIDE_MODES:
+        return np.clip(np.asarray(image, dtype=np.float32) / UINT16_MAX, 0.0, 1.0)
+    return np.asarray(image.convert("L"), dtype=np.float32) / UINT8_MAX
+
+
+def _read_image_file(path: Path) -> np.ndarray:
+    """An animated GIF/PNG as float32 ``(T, H, W)``; Pillow composites partial frame updates."""
+    animation = path.suffix.lower() in ANIMATION_SUFFIXES
+    try:
+        with Image.open(path) as image:
+            animation = animation or getattr(image, "n_frames", 1) > 1
+            frames = [_image_to_gray(frame) for frame in ImageSequence.Iterator(image)] if animation else []
+    except _IMAGE_ERRORS as err:
+        message = f"{path}: cannot read it as an image ({err}); check that it is a valid, complete file"
+        raise InvalidInputError(message) from err
+    if not animation:
+        raise InvalidInputError(
+            f"{path}: a single still image is not a video; pass the folder that holds the frames, a GIF or a .npy"
+        )
+    return np.stack(frames)
+
+
+def _read_still(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return _image_to_gray(image)
+    except _IMAGE_ERRORS as err:
+        raise InvalidInputError(f"{path}: cannot read this frame ({err}); replace or remove the file") from err
+
+
+def _read_frame_folder(folder: Path) -> np.ndarray:
+    """A folder of PNG/JPEG frames, in natural name order, as float32 ``(T, H, W)``."""
+    candidates = (p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
+    files = sorted((p for p in candidates if p.is_file()), key=_natural_key)
+    if not files:
+        raise InvalidInputError(
+            f"{folder}: no PNG or JPEG frames in this folder; put the frames there (e.g. frame0001.png, ...) "
+            "or pass a .npy/.npz/.gif file"
+        )
+    frames = []
+    for file in files:
+        frame = _read_still(file)
+        if frames and frame.shape != frames[0].shape:
+            (h0, w0), (h, w) = frames[0].shape, frame.shape
+            raise InvalidInputError(
+                f"{file}: frame is {w}x{h} (width x height) but {files[0].name} is {w0}x{h0}; "
+                "give every frame the same size"
+            )
+        frames.append(frame)
+    return np.stack(frames)
+
+
+def _load_numpy(path: Path) -> np.ndarray:
+    """The array stored in a ``.npy`` (memory-mapped) or ``.npz`` file; never unpickles."""
+    keys: list[str] = []
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(_ZIP_MAGICS[0])) not in _ZIP_MAGICS:
+                return np.load(path, mmap_mode="r", allow_pickle=False)
+            # numpy leaks its own handle when a damaged .npz fails to open, so it gets ours.
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as archive:
+                keys = list(archive.files)
+                key = next((k for k in NPZ_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
+                if key is not None:
+                    return archive[key]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        text = str(err).lower()
+        detail = _PICKLE_HINT if "pickle" in text or "object" in text else str(err)
+        raise InvalidInputError(
+            f"{path}: cannot read this NumPy file ({detail}); the file may be truncated or damaged, "
+            "save it again with numpy.save"
+        ) from err
+    raise InvalidInputError(
+        f"{path}: cannot tell which array holds the videos (arrays: {', '.join(keys) or 'none'}); "
+        f"name it one of {', '.join(NPZ_KEYS)} or store only one array"
+    )
+
+
+def _arrange(array: np.ndarray, layout: str, source: str) -> np.ndarray:
+    """View of ``array`` as ``(N, T, H, W)`` or ``(N, T, H, W, C)`` following the module table."""
+    if array.ndim == 3:
+        return array[None]
+    if array.ndim == 4:
+        if array.shape[-1] in COLOUR_CHANNELS:
+            return array[None]  # (1, T, H, W, C)
+        return array.transpose(1, 0, 2, 3) if layout == "TNHW" else array
+    if array.ndim == 5:
+        if array.shape[2] in CHANNELS_5D:
+            array = np.moveaxis(array, 2, -1)
+        elif array.shape[-1] not in CHANNELS_5D:
+            raise InvalidInputError(
+                f"{source}: 5-D shape {array.shape} has no channel axis of size 1, 3 or 4 third or last; "
+                "store (N, T, 1, H, W) or (N, T, H, W, C)"
+            )
+        return array.swapaxes(0, 1) if layout == "TNHW" else array
+    raise InvalidInputError(
+        f"{source}: cannot read an array of shape {array.shape} as video; store (T, H, W) for one video or "
+        "(T, N, H, W) for a batch (see videoae.data.video_io for every accepted shape)"
+    )
+
+
+def _to_unit_float(array: np.ndarray, source: str) -> np.ndarray:
+    """A C-contiguous float32 copy in [0, 1]: uint8 / 255, bool as 0/1, floats checked, not clipped."""
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise InvalidInputError(f"{source}: holds NaN or infinite values; normalise the frames to [0, 1]")
+        low, high = float(array.min()), float(array.max())
+        if low < 0.0 or high > 1.0:
+            raise InvalidInputError(
+                f"{source}: float values span [{low:g}, {high:g}] but must lie within [0, 1]; "
+                "normalise the frames (e.g. divide 0-255 values by 255) or store uint8"
+            )
+    elif array.dtype not in (np.uint8, np.bool_):
+        raise InvalidInputError(f"{source}: unsupported dtype {array.dtype}; store uint8 (0-255), bool, or floats in [0, 1]")
+    out = np.empty(array.shape, dtype=np.float32)
+    # One video at a time: a (T, N, H, W) file read as (N, T, H, W) is strided, and numpy casts
+    # strided data an order of magnitude slower than these near-contiguous slices.
+    for index, video in enumerate(array):
+        np.copyto(out[index], video, casting="same_kind")
+    if array.dtype == np.uint8:
+        np.divide(out, np.float32(UINT8_MAX), out=out)
+    return out
+
+
+def _array_to_videos(array: np.ndarray, layout: str, source: str) -> np.ndarray:
+    arranged = _arrange(array, layout, source)
+    num_videos, num_frames, height, width = arranged.shape[:4]
+    if num_frames == 0:
+        raise InvalidInputError(f"{source}: the time axis has length 0 (shape {array.shape}); store at least one frame")
+    if min(num_videos, height, width) == 0:
+        raise InvalidInputError(f"{source}: shape {array.shape} holds no pixels; store at least one non-empty video")
+    videos = _to_unit_float(arranged, source)
+    if videos.ndim == 5:  # colour: drop alpha, weight R, G, B like Pillow's "L"
+        if videos.shape[-1] == 1:
+            return np.ascontiguousarray(videos[..., 0])
+        videos = np.clip(videos[..., :3] @ LUMA_WEIGHTS, 0.0, 1.0)
+    return videos
+
+
+def _resize(videos: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    height, width = size
+    if videos.shape[-2:] == size:
+        return videos
+    out = np.empty((*videos.shape[:2], height, width), dtype=np.float32)  # (N, T, H', W')
+    for index in np.ndindex(*videos.shape[:2]):
+        out[index] = np.asarray(Image.fromarray(videos[index]).resize((width, height), _RESAMPLE))
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def read_videos(
+    path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int, int] | int | None = None
+) -> np.ndarray:
+    """Read one or more grayscale videos from a ``.npy``/``.npz`` file, a GIF or a folder of frames.
+
+    Args:
+        path: a ``.npy``/``.npz`` array file, an animated GIF or PNG, or a folder of PNG/JPEG frames
+            (read in natural order: ``frame2`` before ``frame10``).
+        layout: order of the first two axes of a stored batch: ``"TNHW"`` (frames first, the
+            standard Moving MNIST file) or ``"NTHW"`` (sequences first). See the module table.
+        frame_size: resize every frame to ``(height, width)`` (an int means square); None keeps it.
+
+    Returns:
+        float32 ``(N, T, H, W)`` in [0, 1]; a single video gives N = 1.
+
+    Raises:
+        InvalidInputError: the path is missing, empty, damaged or holds something that is not video.
+    """
+    layout = _check_layout(layout)
+    size = _check_frame_size(frame_size)
+    path = Path(path)
+    if path.is_dir():
+        videos = _read_frame_folder(path)[None]
+    elif not path.exists():
+        raise InvalidInputError(f"{path}: no such file or folder; check the path")
+    elif path.stat().st_size == 0:
+        raise InvalidInputError(f"{path}: the file is empty; write it again")
+    elif path.suffix.lower() in NUMPY_SUFFIXES:
+        videos = _array_to_videos(_load_numpy(path), layout, str(path))
+    elif path.suffix.lower() in ANIMATION_SUFFIXES + FRAME_SUFFIXES:
+        videos = _read_image_file(path)[None]
+    else:
+        raise InvalidInputError(
+            f"{path}: unsupported file type {path.suffix or '(none)'!r}; give a .npy, .npz, .gif or a folder of "
+            "PNG/JPEG frames (e.g. ffmpeg -i video.mp4 frames/%05d.png)"
+        )
+    if size is not None:
+        videos = _resize(videos, size)
+    logger.debug("read %d video(s) of shape %s from %s", videos.shape[0], videos.shape[1:], path)
+    return videos
+
+
+def read_video(
+    path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int, int] | int | None = None
+) -> np.ndarray:
+    """Read exactly one grayscale video; see :func:`read_videos` for the accepted inputs.
+
+    Args:
+        path: a ``.npy``/``.npz`` file, an animated GIF or PNG, or a folder of PNG/JPEG frames.
+        layout: as in :func:`read_videos`; only matters for 4-D and 5-D arrays.
+        frame_size: resize every frame to ``(height, width)`` (an int means square); None keeps it.
+
+    Returns:
+        float32 ``(T, H, W)`` in [0, 1].
+
+    Raises:
+        InvalidInputError: as :func:`read_videos`, or the file holds more than one video.
+    """
+    videos = read_videos(path, layout=layout, frame_size=frame_size)
+    if videos.shape[0] != 1:
+        raise InvalidInputError(
+            f"{path}: holds {videos.shape[0]} videos of {videos.shape[1]} frames (read as layout {layout}); "
+            "use read_videos() to read them all, or pass the layout the file is stored in"
+        )
+    return videos[0]
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Convert frames to uint8: floats are clipped to [0, 1], scaled by 255 and rounded.
+
+    Args:
+        frames: an array of any shape: floats, uint8 (returned as a copy) or bool (0/255).
+
+    Returns:
+        uint8 array of the same shape.
+
+    Raises:
+        InvalidInputError: NaN/infinite values or a dtype that is neither float, uint8 nor bool.
+    """
+    array = np.asarray(frames)
+    if array.dtype == np.uint8:
+        return array.copy()
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * np.uint8(UINT8_MAX)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InvalidInputError(f"frames have dtype {array.dtype}; pass floats in [0, 1] or uint8")
+    if not np.isfinite(array).all():
+        raise InvalidInputError("frames hold NaN or infinite values; check the model output before saving it")
+    scaled = np.multiply(array, np.float32(UINT8_MAX), dtype=np.float32)
+    np.clip(scaled, 0.0, UINT8_MAX, out=scaled)
+    return np.rint(scaled, out=scaled).astype(np.uint8)
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write through a temporary file in the same folder, then ``os.replace`` it into place."""
+    if path.is_dir():
+        raise InvalidInputError(f"{path}: is a folder; give a file name to write to")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "xb") as handle:  # "x": never clobber, and the umask applies as usual
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    logger.debug("wrote %s", path)
+
+
+def _check_suffix(path: Path, suffix: str) -> None:
+    if path.suffix.lower() != suffix:
+        raise InvalidInputError(f"{path}: expected a file name ending in {suffix} so videoae can read it back")
+
+
+def _gif_images(pixels: np.ndarray) -> list[Image.Image]:
+    """uint8 ``(T, H, W)`` or ``(T, H, W, 3)`` frames as "L" or palette images sharing one palette."""
+    if pixels.ndim == 3:
+        return [Image.fromarray(frame) for frame in pixels]
+    # One palette for all frames keeps colours steady and lets every frame use the global table.
+    sample = pixels[np.linspace(0, len(pixels) - 1, min(len(pixels), PALETTE_SAMPLE_FRAMES)).astype(int)]
+    palette = Image.fromarray(sample.reshape(-1, *sample.shape[2:])).quantize(colors=256)
+    return [Image.fromarray(frame).quantize(palette=palette, dither=_DITHER_NONE) for frame in pixels]
+
+
+def _encode_gif(images: list[Image.Image], frame_ms: int, loop: int) -> bytes:
+    """Encode every frame as its own GIF with Pillow, then splice them into one animation.
+
+    Pillow's own multi-frame writer drops a frame identical to the one before it (merging the
+    durations), which would change the frame count a reader sees, so frames are encoded one by one.
+    """
+    header = b""
+    bodies = []
+    for image in images:
+        buffer = io.BytesIO()
+        image.save(buffer, format="GIF", optimize=False, interlace=False, duration=frame_ms)
+        data = buffer.getvalue()
+        packed = data[10]
+        table = 3 * 2 ** ((packed & 0x07) + 1) if packed & 0x80 else 0
+        head_size = _GIF_SCREEN_HEADER_BYTES + table
+        if not header:
+            header = data[:head_size]
+        if data[:head_size] != header or not data.endswith(_GIF_TRAILER):
+            raise RuntimeError("Pillow wrote GIF frames with differing headers; please report this videoae bug")
+        bodies.append(data[head_size : -len(_GIF_TRAILER)])
+    netscape_loop = b"!\xff\x0bNETSCAPE2.0\x03\x01" + loop.to_bytes(2, "little") + b"\x00"
+    return b"GIF89a" + header[6:] + netscape_loop + b"".join(bodies) + _GIF_TRAILER
+
+
+def write_gif(path: str | Path, frames: np.ndarray, *, frame_ms: int = 100, loop: int = 0) -> Path:
+    """Write frames as an animated GIF, atomically, creating the parent folder.
+
+    Args:
+        path: destination ending in ``.gif``.
+        frames: ``(T, H, W)`` grayscale or ``(T, H, W, 3)`` RGB, floats in [0, 1] (clipped) or uint8.
+            Colour frames are reduced to one shared 256-colour palette.
+        frame_ms: display time of each frame; GIF stores it rounded to 10 ms.
+        loop: how many times to repeat the animation; 0 repeats forever.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    _check_suffix(path, ".gif")
+    if not _is_count(frame_ms) or not GIF_TIME_UNIT_MS <= frame_ms <= GIF_MAX_DURATION_MS:
+        limits = f"{GIF_TIME_UNIT_MS} to {GIF_MAX_DURATION_MS}"
+        raise InvalidInputError(f"frame_ms must be an int from {limits}, got {frame_ms!r}")
+    if not _is_int(loop) or not 0 <= loop <= GIF_MAX_LOOP:
+        raise InvalidInputError(f"loop must be an int from 0 (forever) to {GIF_MAX_LOOP}, got {loop!r}")
+    array = np.asarray(frames)
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if not (array.ndim == 3 or (array.ndim == 4 and array.shape[-1] == 3)):
+        raise InvalidInputError(f"GIF frames must be (T, H, W) grayscale or (T, H, W, 3) RGB, not {array.shape}")
+    if array.shape[0] == 0 or not all(0 < side <= GIF_MAX_SIDE for side in array.shape[1:3]):
+        raise InvalidInputError(f"GIF frames {array.shape}: give at least one frame of 1 to {GIF_MAX_SIDE} px a side")
+    duration = round(frame_ms / GIF_TIME_UNIT_MS) * GIF_TIME_UNIT_MS
+    data = _encode_gif(_gif_images(to_uint8(array)), duration, int(loop))
+    _atomic_write(path, lambda handle: handle.write(data))
+    return path
+
+
+def write_npy(path: str | Path, videos: np.ndarray, *, layout: str = "TNHW") -> Path:
+    """Write videos as a uint8 ``.npy`` file, atomically, creating the parent folder.
+
+    Args:
+        path: destination ending in ``.npy``.
+        videos: ``(N, T, H, W)`` or one ``(T, H, W)`` video; floats in [0, 1] (clipped) or uint8.
+        layout: axis order on disk: ``"TNHW"`` (the standard ``mnist_test_seq.npy`` layout) or
+            ``"NTHW"``. :func:`read_videos` with the same layout reads it back.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    layout = _check_layout(layout)
+    _check_suffix(path, ".npy")
+    array = np.asarray(videos)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or 0 in array.shape:
+        raise InvalidInputError(f"videos must be (N, T, H, W) or (T, H, W) with no empty axis, not {array.shape}")
+    pixels = to_uint8(array)
+    if layout == "TNHW":
+        pixels = np.ascontiguousarray(pixels.transpose(1, 0, 2, 3))  # (T, N, H, W)
+    _atomic_write(path, lambda handle: np.save(handle, pixels, allow_pickle=False))
+    return path
