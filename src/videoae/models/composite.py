@@ -1,0 +1,280 @@
+"""Encoder, decoders and the composite model (Srivastava et al. 2015, section 2).
+
+An encoder LSTM reads the input frames; its final state seeds a reconstruction decoder (the input
+frames in reverse order) and a future predictor (the next frames in order), or just one of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from videoae.errors import InvalidInputError
+from videoae.models.config import ModelConfig, preset
+from videoae.models.deferred_grad import DeferredWeight
+from videoae.models.lstm import LSTMLayer, LSTMStack, State
+
+
+def _lstm_options(config: ModelConfig) -> dict:
+    return dict(
+        peepholes=config.peepholes,
+        forget_bias=config.forget_bias,
+        init=config.init,
+        init_range=config.init_range,
+        peephole_init_range=config.peephole_init_range,
+        dropout=config.dropout,
+    )
+
+
+class Decoder(nn.Module):
+    """An LSTM stack seeded with the encoder's state and a linear readout to frames.
+
+    Args:
+        config: the model config.
+        conditional: fed the previous frame at each step (zeros at the first); else fed nothing.
+    """
+
+    def __init__(self, config: ModelConfig, *, conditional: bool) -> None:
+        super().__init__()
+        self.conditional = conditional
+        self.bernoulli = config.output == "bernoulli"
+        input_size = config.frame_size if conditional else 0
+        self.lstm = LSTMStack(input_size, config.hidden_size, config.num_layers, **_lstm_options(config))
+        self.readout = nn.Linear(config.hidden_size, config.frame_size)
+
+    def to_frames(self, outputs: Tensor) -> Tensor:
+        """Readout values (logits or linear outputs) -> frames in [0, 1]."""
+        return torch.sigmoid(outputs) if self.bernoulli else outputs.clamp(0.0, 1.0)
+
+    def _feedback(self, outputs: Tensor) -> Tensor:
+        # What a conditional decoder sees of its own output: probabilities, or the raw linear
+        # output as the seed notebook feeds it.
+        return torch.sigmoid(outputs) if self.bernoulli else outputs
+
+    def forward(
+        self,
+        state: list[State],
+        num_steps: int,
+        *,
+        targets: Tensor | None = None,
+        ground_truth_probability: float = 0.0,
+        fast: bool = True,
+    ) -> Tensor:
+        """Decode ``num_steps`` frames; returns readout values (T, B, D) (logits when Bernoulli).
+
+        Args:
+            state: the encoder's final state, one (h, c) per layer.
+            num_steps: frames to produce.
+            targets: (T, B, D) ground-truth frames, fed to a conditional decoder with probability
+                ``ground_truth_probability`` per step and sequence (1: always, the authors'
+                training; 0: its own output, inference and free-running training).
+            ground_truth_probability: see ``targets``.
+            fast: use the fast path (same result).
+        """
+        batch_size = state[0][0].shape[0]
+        if not self.conditional:
+            hidden, _ = self.lstm(None, state, num_steps=num_steps, fast=fast)  # (T, B, H)
+            return self.readout(hidden)
+        if targets is not None and ground_truth_probability >= 1.0:
+            # Every input is known up front: the previous ground-truth frame, zeros first.
+            inputs = torch.cat([targets.new_zeros(1, *targets.shape[1:]), targets[:-1]])  # (T, B, D)
+            hidden, _ = self.lstm(inputs, state, fast=fast)
+            return self.readout(hidden)
+        return self._rollout(state, num_steps, batch_size, targets, ground_truth_probability, fast)
+
+    def _rollout(self, state, num_steps, batch_size, targets, ground_truth_probability, fast) -> Tensor:
+        step = self.lstm.stepper(fast)
+        readout = DeferredWeight(self.readout.weight) if fast else (lambda h: F.linear(h, self.readout.weight))
+        x = state[0][0].new_zeros(batch_size, self.readout.out_features)  # (B, D)
+        outputs = []
+        for t in range(num_steps):
+            hidden, state = step(x, state)
+            out = readout(hidden) + self.readout.bias  # (B, D)
+            outputs.append(out)
+            x = self._feedback(out)
+            if targets is not None and ground_truth_probability > 0.0:
+                use_truth = torch.rand(batch_size, 1, device=x.device) < ground_truth_probability
+                x = torch.where(use_truth, targets[t], x)
+        return torch.stack(outputs)  # (T, B, D)
+
+
+class CompositeModel(nn.Module):
+    """The LSTM autoencoder, future predictor or composite model, per its config.
+
+    Frames are (B, T, *frame_shape) float tensors, values in [0, 1] for images.
+
+    Args:
+        config: architecture and loss; see :class:`ModelConfig`.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.fast = True  # the fast path; False runs the plain autograd path (tests compare them)
+        H, L = config.hidden_size, config.num_layers
+        self.encoder = LSTMStack(config.frame_size, H, L, **_lstm_options(config))
+        self.reconstructor = Decoder(config, conditional=config.conditional_reconstruction) if config.reconstruct else None
+        self.predictor = Decoder(config, conditional=config.conditional_prediction) if config.predict else None
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, LSTMLayer):
+            module.reset_parameters()
+        elif isinstance(module, nn.Linear) and self.config.init == "uniform":
+            nn.init.uniform_(module.weight, -self.config.init_range, self.config.init_range)
+            nn.init.zeros_(module.bias)
+        # with init "pytorch" nn.Linear keeps its own default initialisation
+
+    # -- shapes ---------------------------------------------------------------------------------
+
+    def _to_time_major(self, frames: Tensor, name: str) -> Tensor:
+        """(B, T, *frame_shape) -> (T, B, D), validated."""
+        shape = self.config.frame_shape
+        if frames.dim() != 2 + len(shape) or tuple(frames.shape[2:]) != shape:
+            raise InvalidInputError(
+                f"{name} must have shape (batch, time, {', '.join(map(str, shape))}) for this model, got {tuple(frames.shape)}"
+            )
+        if frames.shape[0] == 0 or frames.shape[1] == 0:
+            raise InvalidInputError(f"{name} is empty: shape {tuple(frames.shape)}")
+        if not frames.is_floating_point():
+            raise InvalidInputError(f"{name} must be a float tensor with values in [0, 1], got {frames.dtype}")
+        # On CUDA this check would stall the step on the host, so it runs on CPU only.
+        if frames.device.type == "cpu" and not torch.isfinite(frames).all():
+            raise InvalidInputError(f"{name} contains NaN or infinite values")
+        batch, steps = frames.shape[:2]
+        return frames.transpose(0, 1).reshape(steps, batch, self.config.frame_size)
+
+    def _to_batch_major(self, values: Tensor) -> Tensor:
+        """(T, B, D) -> (B, T, *frame_shape)."""
+        steps, batch = values.shape[:2]
+        return values.transpose(0, 1).reshape(batch, steps, *self.config.frame_shape)
+
+    def _loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        """Summed over each frame's values, averaged over frames and sequences."""
+        frames = targets.shape[0] * targets.shape[1]
+        if self.config.output == "bernoulli":
+            total = F.binary_cross_entropy_with_logits(outputs.float(), targets, reduction="sum")
+        else:
+            total = (outputs.float() - targets).square().sum()
+        return total / frames
+
+    # -- stages ---------------------------------------------------------------------------------
+
+    def _encode(self, inputs: Tensor) -> list[State]:
+        states = self.encoder.zero_state(inputs.shape[1], inputs)
+        _, states = self.encoder(inputs, states, fast=self.fast)
+        return states
+
+    def forward(self, inputs: Tensor, future: Tensor | None = None, *, ground_truth_probability: float | None = None) -> dict[str, Tensor]:
+        """Training forward pass.
+
+        Args:
+            inputs: (B, T, *frame_shape) input frames.
+            future: (B, K, *frame_shape) the frames that follow; required by a model with a
+                predictor, ignored by an autoencoder.
+            ground_truth_probability: overrides the config's, for scheduled sampling schedules.
+
+        Returns:
+            ``loss`` (the sum of the decoders' losses), ``reconstruction_loss`` and/or
+            ``prediction_loss``, and ``reconstruction`` (B, T, ...) / ``prediction`` (B, K, ...)
+            in [0, 1]. ``reconstruction[:, t]`` reconstructs ``inputs[:, t]`` (the decoder made
+            it in reverse order). With Bernoulli outputs also ``*_logits``.
+        """
+        x = self._to_time_major(inputs, "inputs")
+        state = self._encode(x)
+        p_truth = self._training_truth_probability(ground_truth_probability)
+        result: dict[str, Tensor] = {}
+        losses = []
+        decoders = [("reconstruction", self.reconstructor, lambda: x.flip(0)), ("prediction", self.predictor, None)]
+        for name, decoder, make_targets in decoders:
+            if decoder is None:
+                continue
+            if make_targets is not None:
+                targets = make_targets()  # (T, B, D): input frames in reverse order
+            else:
+                if future is None:
+                    raise InvalidInputError("this model predicts the future: pass the future frames, or use model.predict() for inference")
+                targets = self._to_time_major(future, "future")
+            outputs = decoder(state, targets.shape[0], targets=targets, ground_truth_probability=p_truth, fast=self.fast)
+            loss = self._loss(outputs, targets)
+            losses.append(loss)
+            result[f"{name}_loss"] = loss
+            if make_targets is not None:
+                outputs = outputs.flip(0)  # back to the inputs' order
+            result[name] = self._to_batch_major(decoder.to_frames(outputs))
+            if decoder.bernoulli:
+                result[f"{name}_logits"] = self._to_batch_major(outputs)
+        result["loss"] = torch.stack(losses).sum()
+        return result
+
+    def _training_truth_probability(self, override: float | None) -> float:
+        mode = self.config.decoder_training_input
+        if not self.training:
+            return 0.0  # evaluation is inference: a conditional decoder sees its own output
+        if mode == "scheduled":
+            return self.config.ground_truth_probability if override is None else float(override)
+        return 1.0 if mode == "ground_truth" else 0.0
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Eval mode and no autograd for the duration, restoring the previous mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
+
+    def encode(self, frames: Tensor) -> list[State]:
+        """The encoder's final state after reading ``frames`` (B, T, ...): one (h, c) per layer."""
+        with self._inference():
+            return self._encode(self._to_time_major(frames, "frames"))
+
+    def features(self, frames: Tensor) -> Tensor:
+        """The learned representation: the encoder's final (h, c) of every layer, (B, 2 * L * H)."""
+        state = self.encode(frames)
+        return torch.cat([part for layer_state in state for part in layer_state], dim=1)
+
+    def reconstruct(self, frames: Tensor) -> Tensor:
+        """Reconstruct ``frames`` (B, T, ...) from the encoder's state, in their natural order."""
+        if self.reconstructor is None:
+            raise InvalidInputError("this model has no reconstruction decoder (config reconstruct=False)")
+        with self._inference():
+            x = self._to_time_major(frames, "frames")
+            outputs = self.reconstructor(self._encode(x), x.shape[0], fast=self.fast)
+            return self._to_batch_major(self.reconstructor.to_frames(outputs.flip(0)))
+
+    def predict(self, frames: Tensor, num_future: int | None = None) -> Tensor:
+        """Predict the ``num_future`` frames (default: as trained) after ``frames`` (B, T, ...).
+
+        Any ``num_future`` works, far past the trained horizon too; a conditional predictor is fed
+        its own previous output.
+        """
+        if self.predictor is None:
+            raise InvalidInputError("this model has no future predictor (config predict=False)")
+        steps = self.config.num_future_frames if num_future is None else int(num_future)
+        if steps < 1:
+            raise InvalidInputError(f"num_future must be >= 1, got {steps}")
+        with self._inference():
+            state = self._encode(self._to_time_major(frames, "frames"))
+            outputs = self.predictor(state, steps, fast=self.fast)
+            return self._to_batch_major(self.predictor.to_frames(outputs))
+
+
+def build_model(name_or_config: str | ModelConfig, **overrides) -> CompositeModel:
+    """A model from a preset name (``"paper"``, ``"seed"``, ``"small"``, ``"tiny"``) or a config.
+
+    Args:
+        name_or_config: preset name or :class:`ModelConfig`.
+        **overrides: config fields to change, e.g. ``hidden_size=256``.
+    """
+    config = preset(name_or_config) if isinstance(name_or_config, str) else name_or_config
+    if overrides:
+        config = config.replace(**overrides)
+    return CompositeModel(config)

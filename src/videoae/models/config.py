@@ -1,0 +1,128 @@
+"""Model configuration and the named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from videoae.errors import InvalidInputError
+
+DECODER_TRAINING_INPUTS = ("ground_truth", "free_running", "scheduled")
+OUTPUTS = ("bernoulli", "linear")
+
+
+@dataclass
+class ModelConfig:
+    """Everything that defines a model's architecture and its loss.
+
+    Defaults are the paper's Moving MNIST composite model with conditional decoders.
+    """
+
+    # Shape of one frame: (C, H, W) for images, (F,) for precomputed per-frame feature vectors.
+    frame_shape: tuple[int, ...] = (1, 64, 64)
+    hidden_size: int = 2048  # LSTM units per layer (paper: 2048)
+    num_layers: int = 2  # LSTM layers in the encoder and in each decoder (paper: 1 or 2)
+    peepholes: bool = True  # the authors' LSTM has peephole connections; nn.LSTM has none
+    init: str = "uniform"  # "uniform": the authors' U(+-init_range); "pytorch": nn.LSTM's default
+    init_range: float = 0.01  # authors: weights from U(-0.01, 0.01), biases 0
+    peephole_init_range: float = 0.1  # authors: peepholes from U(-0.1, 0.1)
+    forget_bias: float = 0.0  # added to the forget gate's bias (the authors' older code used 5)
+    dropout: float = 0.0  # between LSTM layers, in training (the seed notebook: 0.1)
+    reconstruct: bool = True  # an autoencoder decoder: reconstructs the inputs in reverse order
+    predict: bool = True  # a future predictor decoder: predicts the next frames in order
+    conditional_reconstruction: bool = True  # decoder fed the previous frame (else nothing)
+    conditional_prediction: bool = True
+    # What a conditional decoder is fed while training: the ground-truth previous frame (the
+    # authors'), its own previous output (the seed notebook's "free-running"), or ground truth
+    # with probability ground_truth_probability per step and sequence ("scheduled" sampling).
+    # At inference it is always fed its own output.
+    decoder_training_input: str = "ground_truth"
+    ground_truth_probability: float = 0.5  # used by "scheduled" unless the trainer passes one
+    # "bernoulli": sigmoid outputs, Bernoulli cross-entropy (paper); "linear": linear outputs,
+    # squared error (the seed notebook). Both losses are summed over a frame's pixels and averaged
+    # over frames and sequences, the units of the paper's Table 1.
+    output: str = "bernoulli"
+    num_input_frames: int = 10  # frames the encoder reads in training
+    num_future_frames: int = 10  # frames the predictor is trained on
+
+    def __post_init__(self) -> None:
+        self.frame_shape = tuple(int(size) for size in self.frame_shape)
+        self.validate()
+
+    @property
+    def frame_size(self) -> int:
+        """Number of values in one frame (the LSTM's input and output width)."""
+        return math.prod(self.frame_shape)
+
+    def validate(self) -> None:
+        """Raise InvalidInputError naming the first impossible value."""
+        checks = [
+            (len(self.frame_shape) >= 1 and all(s >= 1 for s in self.frame_shape), "frame_shape must be positive sizes, e.g. [1, 64, 64]"),
+            (self.hidden_size >= 1, "hidden_size must be >= 1"),
+            (self.num_layers >= 1, "num_layers must be >= 1"),
+            (self.init in ("uniform", "pytorch"), "init must be 'uniform' or 'pytorch'"),
+            (self.init_range > 0 and self.peephole_init_range >= 0, "init ranges must be positive"),
+            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+            (self.reconstruct or self.predict, "enable reconstruct, predict or both"),
+            (self.decoder_training_input in DECODER_TRAINING_INPUTS, f"decoder_training_input must be one of {DECODER_TRAINING_INPUTS}"),
+            (0.0 <= self.ground_truth_probability <= 1.0, "ground_truth_probability must be in [0, 1]"),
+            (self.output in OUTPUTS, f"output must be one of {OUTPUTS}"),
+            (self.num_input_frames >= 1, "num_input_frames must be >= 1"),
+            (self.num_future_frames >= 1 or not self.predict, "num_future_frames must be >= 1 for a predictor"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidInputError(f"invalid model config: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists)."""
+        data = dataclasses.asdict(self)
+        data["frame_shape"] = list(self.frame_shape)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from a dict, rejecting unknown keys by name."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInputError(f"unknown model config key(s): {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with some fields changed (unknown names rejected)."""
+        return ModelConfig.from_dict({**self.to_dict(), **changes})
+
+
+PRESETS: dict[str, ModelConfig] = {
+    # The paper's best Moving MNIST model (Table 1: composite with conditional future predictor).
+    "paper": ModelConfig(),
+    # The seed notebook: nn.LSTM-style cells, PyTorch's init, dropout 0.1, decoders fed their own
+    # output in training, linear outputs with squared error.
+    "seed": ModelConfig(
+        peepholes=False,
+        init="pytorch",
+        dropout=0.1,
+        decoder_training_input="free_running",
+        output="linear",
+    ),
+    # The CPU default for the demo: quality reachable within minutes on 2 cores (docs/models.md).
+    "small": ModelConfig(
+        hidden_size=512,
+        num_layers=1,
+        conditional_reconstruction=False,
+        conditional_prediction=False,
+        init="pytorch",
+    ),
+    # For tests: seconds on a CPU.
+    "tiny": ModelConfig(hidden_size=16, num_layers=1),
+}
+
+def preset(name: str) -> ModelConfig:
+    """A copy of the named preset's config."""
+    if name not in PRESETS:
+        raise InvalidInputError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[name])
+
