@@ -1,0 +1,137 @@
+"""Pictures of sequences: grids of videos as frames, tables of frames, PNG files.
+
+Every function takes frames as uint8 (0..255) or floats in [0, 1] and returns uint8 arrays, so the
+results go straight to :func:`save_png` or a GIF writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from videoae.data.video_io import to_uint8
+from videoae.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PADDING = 2
+# Grey rather than black or white separates tiles of dark-background digits without looking like data.
+DEFAULT_PAD_VALUE = 128
+_PIXEL_MAX = 255
+
+
+def _check_videos(videos: np.ndarray) -> np.ndarray:
+    array = to_uint8(videos)
+    if array.ndim != 4 or min(array.shape) < 1:
+        raise InvalidInputError(f"videos must be a non-empty array (N, T, H, W), got shape {array.shape}")
+    return array
+
+
+def _check_layout(padding: int, pad_value: int) -> None:
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise InvalidInputError(f"padding must be a non-negative integer, got {padding!r}")
+    if isinstance(pad_value, bool) or not isinstance(pad_value, int) or not 0 <= pad_value <= _PIXEL_MAX:
+        raise InvalidInputError(f"pad_value must be an integer in 0..255, got {pad_value!r}")
+
+
+def tile(
+    images: np.ndarray, *, columns: int, padding: int = DEFAULT_PADDING, pad_value: int = DEFAULT_PAD_VALUE
+) -> np.ndarray:
+    """Tile images (..., N, H, W) row-major into (..., H', W') with ``columns`` per row.
+
+    Leading axes (e.g. time) are kept, so one call tiles every frame of a batch of videos.
+    """
+    images = to_uint8(images)
+    if images.ndim < 3 or min(images.shape[-3:]) < 1:
+        raise InvalidInputError(f"images must be a non-empty array (..., N, H, W), got shape {images.shape}")
+    _check_layout(padding, pad_value)
+    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
+        raise InvalidInputError(f"columns must be a positive integer, got {columns!r}")
+    *lead, count, height, width = images.shape
+    columns = min(columns, count)
+    rows = math.ceil(count / columns)
+    cell_h, cell_w = height + padding, width + padding
+    out = np.full((*lead, rows * cell_h + padding, columns * cell_w + padding), pad_value, dtype=np.uint8)
+    for k in range(count):
+        top = padding + (k // columns) * cell_h
+        left = padding + (k % columns) * cell_w
+        out[..., top : top + height, left : left + width] = images[..., k, :, :]
+    return out
+
+
+def sequence_grid(
+    videos: np.ndarray,
+    *,
+    columns: int | None = None,
+    padding: int = DEFAULT_PADDING,
+    pad_value: int = DEFAULT_PAD_VALUE,
+) -> np.ndarray:
+    """A grid of videos played together: frame t shows frame t of every video.
+
+    Args:
+        videos: (N, T, H, W), uint8 or floats in [0, 1].
+        columns: videos per row; default about sqrt(N).
+        padding: pixels between and around tiles.
+        pad_value: grey level of the padding.
+
+    Returns:
+        uint8 (T, H', W').
+    """
+    videos = _check_videos(videos)
+    if columns is None:
+        columns = math.ceil(math.sqrt(len(videos)))
+    return tile(videos.transpose(1, 0, 2, 3), columns=columns, padding=padding, pad_value=pad_value)
+
+
+def frame_table(
+    videos: np.ndarray, *, padding: int = DEFAULT_PADDING, pad_value: int = DEFAULT_PAD_VALUE
+) -> np.ndarray:
+    """One row per video, one column per frame: a still picture of whole sequences.
+
+    Args:
+        videos: (N, T, H, W), uint8 or floats in [0, 1].
+        padding: pixels between and around tiles.
+        pad_value: grey level of the padding.
+
+    Returns:
+        uint8 (H', W').
+    """
+    videos = _check_videos(videos)
+    num_videos, num_frames, height, width = videos.shape
+    flat = videos.reshape(num_videos * num_frames, height, width)
+    return tile(flat, columns=num_frames, padding=padding, pad_value=pad_value)
+
+
+def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
+    """Write a grey image (H, W) as PNG, atomically (nothing is left behind on failure), creating the folder.
+
+    Args:
+        path: destination file.
+        image: (H, W), uint8 or floats in [0, 1].
+
+    Returns:
+        The path written.
+    """
+    from PIL import Image
+
+    image = to_uint8(image)
+    if image.ndim != 2 or min(image.shape) < 1:
+        raise InvalidInputError(f"a PNG image must be a non-empty array (H, W), got shape {image.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A unique sibling created with open(..., "x") keeps the user's umask (mkstemp would force 0600).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, "xb") as stream:
+            Image.fromarray(np.ascontiguousarray(image)).save(stream, format="PNG", optimize=True)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    logger.debug("wrote %s (%dx%d)", path, image.shape[1], image.shape[0])
+    return path
