@@ -5,7 +5,7 @@ GFLOP/s, the fraction of the dense float32 matmul rate measured in the same run,
 the throughput ratios against the seed notebook's design. Each model runs in its own subprocess so
 its peak memory is its own.
 
-    python benchmarks/bench_model.py                      # paper, paper-plain, seed, notebook
+    python benchmarks/bench_model.py                      # every model below
     python benchmarks/bench_model.py --models paper --steps 5
 """
 
@@ -23,9 +23,12 @@ from pathlib import Path
 import torch
 
 from videoae.models import ModelConfig, build_model
+from videoae.runtime import configure_for_training
 
 MATMUL_SIZE = 4096
-MODELS = ("paper", "paper-plain", "seed", "notebook")
+# paper-plain: plain autograd path (no deferred weight gradients); paper-default-malloc: fast path
+# without videoae.runtime.keep_freed_memory.
+MODELS = ("paper", "paper-plain", "paper-default-malloc", "seed", "notebook")
 
 
 def matmul_rate(repeats: int = 7) -> float:
@@ -98,8 +101,11 @@ def run_one(name: str, batch: int, warmup: int, steps: int) -> dict:
 
         flops = training_flops(build_model("seed").config, batch, 10, 10)
     else:
-        torch.set_flush_denormal(True)  # as videoae's trainer does
-        model = build_model(name.removesuffix("-plain"))
+        if name.endswith("-default-malloc"):
+            torch.set_flush_denormal(True)
+        else:
+            configure_for_training("cpu")  # as videoae's trainer does
+        model = build_model(name.split("-")[0])
         model.fast = not name.endswith("-plain")
         if name.startswith("seed"):
             optimizer = torch.optim.Adam(model.parameters(), lr=5e-4, fused=True)
@@ -155,10 +161,10 @@ def main() -> None:
     rates.append(matmul_rate())
     rate = statistics.mean(rates)
     print(f"dense float32 matmul ({MATMUL_SIZE}^3): {rates[0]:.0f} GFLOP/s before, {rates[1]:.0f} after, using {rate:.0f}")
-    print(f"{'model':<12} {'seq/s':>7} {'s/step':>7} {'GFLOP/step':>10} {'GFLOP/s':>8} {'% matmul':>8} {'peak MB':>8}")
+    print(f"{'model':<22} {'seq/s':>7} {'s/step':>7} {'GFLOP/step':>10} {'GFLOP/s':>8} {'% matmul':>8} {'peak MB':>8}")
     for r in results:
         print(
-            f"{r['model']:<12} {r['seq_per_s']:7.2f} {r['step_s']:7.2f} {r['gflop_per_step']:10.0f} "
+            f"{r['model']:<22} {r['seq_per_s']:7.2f} {r['step_s']:7.2f} {r['gflop_per_step']:10.0f} "
             f"{r['gflop_per_s']:8.0f} {100 * r['gflop_per_s'] / rate:7.0f}% {r['peak_rss_mb']:8.0f}"
         )
     by_name = {r["model"]: r for r in results}

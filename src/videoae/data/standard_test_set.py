@@ -41,7 +41,7 @@ def standard_test_set_path(root: str | Path | None = None) -> Path:
 
 
 def download_standard_test_set(root: str | Path | None = None, *, progress: bool = False) -> Path:
-    """Fetch ``mnist_test_seq.npy`` (about 160 MB, md5-checked; nothing is fetched if it is present).
+    """Fetch ``mnist_test_seq.npy`` (about 819 MB, md5-checked; nothing is fetched if it is present).
 
     Args:
         root: Data folder; defaults to :func:`videoae.data.download.default_data_dir`.
@@ -93,7 +93,7 @@ def load_standard_test_set(
         download: Fetch the file if it is missing.
         split: ``None`` for all 10,000 sequences, ``"train"`` for the first 9,000 or ``"test"`` for
             the last 1,000 (the seed notebook's split; sequences, not frames, are split).
-        verify: Check the file's md5 (reads all 160 MB; pass False to skip).
+        verify: Check the file's md5 (reads all 819 MB; pass False to skip).
 
     Returns:
         A read-only uint8 view of shape ``(sequences, 20, 64, 64)`` with pixels in 0..255.

@@ -99,6 +99,8 @@ class LSTMLayer(nn.Module):
         """One timestep from the input part of the gates, (B, 4H), and the previous state."""
         h_prev, c_prev = state
         gates = gate_inputs + recurrent(h_prev)
+        if gates.dtype in (torch.float16, torch.bfloat16):
+            gates = gates.float()  # under autocast too, the cell state accumulates in float32
         i, f, g, o = gates.chunk(NUM_GATES, dim=1)
         if self.peephole is not None:
             i = i + self.peephole[0] * c_prev

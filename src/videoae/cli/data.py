@@ -1,39 +1,13 @@
-"""The ``videoae`` command line: the only module that parses arguments and prints.
-
-Every subcommand is a function ``_run_<name>(args) -> int``. Problems a user can fix
-(:class:`videoae.errors.VideoAEError`, ``OSError``) become one line on stderr and exit code 2;
-``VIDEOAE_DEBUG=1`` shows the traceback instead.
-"""
+"""``videoae data ...``: download, generate and preview Moving MNIST data."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
-from collections.abc import Sequence
-
-from videoae import __version__
-from videoae.errors import VideoAEError
-
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="videoae",
-        description="Learn video representations with LSTM autoencoders (Srivastava et al., ICML 2015).",
-    )
-    parser.add_argument("--version", action="version", version=f"videoae {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-    _add_data_commands(commands)
-    return parser
-
-
-def _add_data_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``videoae data`` and its subcommands."""
     data = commands.add_parser("data", help="generate, preview and convert Moving MNIST data")
     data_commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data_commands.required = True
@@ -50,7 +24,7 @@ def _add_data_download_command(data_commands: argparse._SubParsersAction) -> Non
     download.add_argument(
         "dataset",
         choices=("mnist", "moving-mnist"),
-        help="mnist: the 4 MNIST IDX files (70,000 digits); moving-mnist: mnist_test_seq.npy (160 MB)",
+        help="mnist: the 4 MNIST IDX files (70,000 digits); moving-mnist: mnist_test_seq.npy (819 MB)",
     )
     download.add_argument(
         "--root", metavar="DIR", default=None, help="data folder (default: $VIDEOAE_DATA_DIR or ~/.cache/videoae)"
@@ -247,31 +221,3 @@ def _run_data_preview(args: argparse.Namespace) -> int:
         path = write_gif(args.output, sequence_grid(videos, columns=args.columns), frame_ms=args.frame_ms)
         print(f"wrote {path}: {len(videos)} sequences in a grid, {videos.shape[1]} frames of {args.frame_ms} ms")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``videoae`` console script; returns the process exit code."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return int(args.run(args) or 0)
-    except KeyboardInterrupt:
-        print("videoae: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (VideoAEError, OSError) as err:
-        if os.environ.get("VIDEOAE_DEBUG"):
-            raise
-        print(f"videoae: error: {_one_line(err)}", file=sys.stderr)
-        return EXIT_USER_ERROR
-
-
-def _one_line(err: BaseException) -> str:
-    if isinstance(err, OSError) and err.filename is not None:
-        message = f"{err.filename}: {err.strerror or err}"
-    else:
-        message = str(err) or type(err).__name__
-    return " ".join(message.split())
