@@ -1,0 +1,220 @@
+"""Scoring a model's reconstructions and future predictions on a set of videos.
+
+The first ``num_input_frames`` frames of each video are the model's input, the following
+``num_future`` frames the truth its predictions are scored against. Scores use the conventions of
+:mod:`videoae.metrics` (nats per frame, errors summed per frame, SSIM and PSNR per frame), averaged
+over frames and sequences, beside two baselines that set the scale: repeating the last input frame
+and filling every pixel with the mean intensity of the input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import operator
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from videoae.errors import InvalidInputError
+from videoae.metrics import UNITS, per_frame_metrics, summarize
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NUM_INPUT_FRAMES = 10
+DEFAULT_BATCH_SIZE = 64
+UINT8_MAX = 255.0
+BASELINES = ("copy_last", "mean")
+
+
+def baseline_predictions(inputs: Tensor, num_future: int) -> dict[str, Tensor]:
+    """Predictions that need no model, to put a model's scores on a scale.
+
+    Args:
+        inputs: (B, T, ...) input frames in [0, 1].
+        num_future: frames to predict.
+
+    Returns:
+        ``copy_last``: the last input frame, repeated; ``mean``: every pixel set to the mean of all
+        pixels of that sequence's input frames. Each (B, num_future, ...).
+    """
+    if inputs.dim() < 3 or inputs.shape[1] == 0:
+        raise InvalidInputError(f"inputs must have shape (batch, time, ...) with at least one frame, got {tuple(inputs.shape)}")
+    if num_future < 1:
+        raise InvalidInputError(f"num_future must be >= 1, got {num_future}")
+    batch, _, *frame = inputs.shape
+    shape = (batch, num_future, *frame)
+    pixel_dims = tuple(range(1, inputs.dim()))
+    return {
+        "copy_last": inputs[:, -1:].expand(shape),
+        "mean": inputs.mean(dim=pixel_dims, keepdim=True).expand(shape),
+    }
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode without autograd, restoring the model's previous mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _check_videos(videos: np.ndarray | Tensor) -> np.ndarray | Tensor:
+    """Validate the videos; returns them as (N, T, C, H, W), uint8 or float, not yet converted."""
+    if not isinstance(videos, (np.ndarray, Tensor)):
+        raise InvalidInputError(f"videos must be a numpy array or torch tensor, got {type(videos).__name__}")
+    if videos.ndim == 4:
+        videos = videos[:, :, None]  # (N, T, 1, H, W)
+    if videos.ndim != 5:
+        raise InvalidInputError(f"videos must have shape (N, T, H, W) or (N, T, C, H, W), got {tuple(videos.shape)}")
+    if videos.shape[0] == 0:
+        raise InvalidInputError("videos is empty: there are no sequences to evaluate")
+    is_uint8 = videos.dtype == (torch.uint8 if isinstance(videos, Tensor) else np.uint8)
+    is_float = videos.is_floating_point() if isinstance(videos, Tensor) else np.issubdtype(videos.dtype, np.floating)
+    if not (is_uint8 or is_float):
+        raise InvalidInputError(f"videos must be uint8 (0-255) or float (0-1), got {videos.dtype}")
+    if is_float:
+        finite = torch.isfinite(videos).all() if isinstance(videos, Tensor) else np.isfinite(videos).all()
+        if not finite:
+            raise InvalidInputError("videos contain NaN or infinite values")
+        low, high = float(videos.min()), float(videos.max())
+        if low < 0.0 or high > 1.0:
+            raise InvalidInputError(f"float videos must hold values in [0, 1], got [{low:g}, {high:g}]; pass uint8 frames or divide by 255")
+    return videos
+
+
+def _batch_to_float(videos: np.ndarray | Tensor, start: int, stop: int, device: torch.device) -> Tensor:
+    """Sequences [start, stop) as float32 in [0, 1] on ``device``; converting per batch keeps memory flat."""
+    chunk = videos[start:stop]
+    # A copy: the caller's array may be read-only (the cached embedded test set is).
+    chunk = chunk if isinstance(chunk, Tensor) else torch.from_numpy(np.array(chunk))
+    chunk = chunk.to(device)
+    if chunk.dtype == torch.uint8:
+        return chunk.float() / UINT8_MAX
+    return chunk.float()
+
+
+def _model_device(model: nn.Module | None) -> torch.device:
+    if model is None:
+        return torch.device("cpu")
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        raise InvalidInputError(f"{name} must be an integer, got {value!r}") from None
+    if number < minimum:
+        raise InvalidInputError(f"{name} must be >= {minimum}, got {number}")
+    return number
+
+
+def _resolve_frames(total: int, num_input_frames: int, num_future: int | None, needs_future: bool) -> tuple[int, int]:
+    """Validate the input/future split of ``total`` frames; returns (input frames, future frames)."""
+    num_input_frames = _check_int("num_input_frames", num_input_frames, 1)
+    if num_input_frames > total:
+        raise InvalidInputError(f"num_input_frames={num_input_frames} but the videos have only {total} frames; pass a smaller num_input_frames")
+    future = total - num_input_frames if num_future is None else _check_int("num_future", num_future, 1)
+    if num_input_frames + future > total:
+        raise InvalidInputError(
+            f"num_input_frames + num_future = {num_input_frames + future} but the videos have only {total} frames: "
+            "scoring needs true future frames; lower num_future (predicting past the end is done with model.predict)"
+        )
+    if needs_future and future < 1:
+        raise InvalidInputError(f"no frames are left after the {num_input_frames} input frames to score predictions against; lower num_input_frames")
+    return num_input_frames, future
+
+
+def evaluate(
+    model: nn.Module | None,
+    videos: np.ndarray | Tensor,
+    *,
+    num_input_frames: int = DEFAULT_NUM_INPUT_FRAMES,
+    num_future: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str | torch.device | None = None,
+    baselines: bool = True,
+) -> dict:
+    """Score a model's reconstructions and predictions (and the baselines) on ``videos``.
+
+    The model runs in eval mode without autograd: a conditional decoder is fed its own previous
+    output, i.e. true inference. Its train/eval mode is restored afterwards. Where the model gives
+    logits, cross-entropy is computed from them.
+
+    Args:
+        model: a :class:`~videoae.models.CompositeModel` (or None to score only the baselines).
+        videos: uint8 (N, T, H, W) / (N, T, C, H, W) in 0-255, or float in [0, 1], numpy or torch.
+        num_input_frames: the first frames of each video, read by the encoder.
+        num_future: the frames after them that predictions are scored on (default: all the rest);
+            ``num_input_frames + num_future`` may not exceed T.
+        batch_size: sequences per forward pass; does not change the result.
+        device: where to compute; the model is moved there. Default: where the model is.
+        baselines: also score ``copy_last`` and ``mean`` predictions of the future.
+
+    Returns:
+        ``{"prediction": {...}, "reconstruction": {...}, "baselines": {"copy_last": {...},
+        "mean": {...}}, "data": {"num_sequences", "num_input_frames", "num_future_frames"},
+        "units": {metric: description}}``; each score dict as :func:`videoae.metrics.summarize`
+        returns it. Keys for decoders the model lacks are absent.
+    """
+    videos = _check_videos(videos)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    predictor = getattr(model, "predictor", None) if model is not None else None
+    reconstructor = getattr(model, "reconstructor", None) if model is not None else None
+    num_sequences, total_frames = videos.shape[:2]
+    num_input_frames, future = _resolve_frames(total_frames, num_input_frames, num_future, needs_future=predictor is not None or baselines)
+    if model is not None:
+        frame_shape = tuple(model.config.frame_shape)
+        if tuple(videos.shape[2:]) != frame_shape:
+            raise InvalidInputError(f"the model expects frames of shape {frame_shape}, the videos have {tuple(videos.shape[2:])}")
+    device = _model_device(model) if device is None else torch.device(device)
+    if model is not None:
+        model.to(device)
+
+    collected: dict[str, dict[str, list[Tensor]]] = {}
+
+    def collect(name: str, prediction: Tensor, target: Tensor, logits: Tensor | None = None) -> None:
+        scores = per_frame_metrics(prediction, target, logits=logits)
+        group = collected.setdefault(name, {})
+        for metric, values in scores.items():
+            group.setdefault(metric, []).append(values.double().cpu())
+
+    context = _eval_mode(model) if model is not None else torch.no_grad()
+    with context:
+        for start in range(0, num_sequences, batch_size):
+            stop = min(start + batch_size, num_sequences)
+            clips = _batch_to_float(videos, start, stop, device)  # (B, T, C, H, W)
+            inputs = clips[:, :num_input_frames]
+            truth = clips[:, num_input_frames : num_input_frames + future]
+            if model is not None:
+                outputs = model(inputs, truth if predictor is not None else None)
+                if reconstructor is not None:
+                    collect("reconstruction", outputs["reconstruction"], inputs, outputs.get("reconstruction_logits"))
+                if predictor is not None:
+                    collect("prediction", outputs["prediction"], truth, outputs.get("prediction_logits"))
+            if baselines:
+                for name, guess in baseline_predictions(inputs, future).items():
+                    collect(f"baseline/{name}", guess, truth)
+            logger.debug("evaluated %d of %d sequences", stop, num_sequences)
+
+    result: dict = {}
+    for name in ("prediction", "reconstruction"):
+        if name in collected:
+            result[name] = summarize({m: torch.cat(v) for m, v in collected[name].items()})
+    if baselines:
+        result["baselines"] = {
+            name: summarize({m: torch.cat(v) for m, v in collected[f"baseline/{name}"].items()}) for name in BASELINES
+        }
+    result["data"] = {"num_sequences": int(num_sequences), "num_input_frames": int(num_input_frames), "num_future_frames": int(future)}
+    result["units"] = dict(UNITS)
+    return result
