@@ -1,3 +1,30 @@
 """videoae: LSTM autoencoders that learn video representations (Srivastava et al., ICML 2015)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import torch
+
+    from videoae.models.composite import CompositeModel
+
 __version__ = "0.1.0"
+
+
+def load(path: str | Path, *, device: str | torch.device = "cpu") -> CompositeModel:
+    """Load a trained model from a checkpoint file or a run folder (its best checkpoint, else last).
+
+    Args:
+        path: a ``.safetensors`` checkpoint or a run folder.
+        device: where the model goes.
+
+    Returns:
+        The model in eval mode, e.g. ``videoae.load("runs/demo").predict(frames, 30)``.
+    """
+    # Imported here so that ``import videoae`` stays light (no torch until a model is needed).
+    from videoae.checkpoint import load_model
+
+    return load_model(path, device=device)

@@ -1,0 +1,430 @@
+"""Checkpoints: one safetensors file with weights, optimizer state and training state, written atomically.
+
+Everything a run needs to resume lives in ONE file, so a kill can never leave the weights and the
+training state out of step. Tensors are stored under ``model/<name>``, ``optimizer/<param
+index>/<state key>`` and ``extra/<name>``; the safetensors header metadata holds one key,
+``videoae``, a JSON document with the format version, the model config, the step, metrics, the
+optimizer's hyperparameters and the caller's extra metadata. Reading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from torch import Tensor, nn
+
+from videoae import __version__
+from videoae.errors import InvalidInputError, VideoAEError
+from videoae.models.composite import CompositeModel
+from videoae.models.config import ModelConfig
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT_VERSION = 1
+METADATA_KEY = "videoae"  # the one safetensors metadata key holding our JSON document
+MODEL_PREFIX, OPTIMIZER_PREFIX, EXTRA_PREFIX = "model/", "optimizer/", "extra/"
+BEST_NAME, LAST_NAME = "best.safetensors", "last.safetensors"
+CHECKPOINT_FOLDER = "checkpoints"  # inside a run folder
+# JSON has no tuples and no tensors: such values are stored as one-key objects with these tags.
+TUPLE_TAG, TENSOR_TAG = "$tuple", "$tensor"
+MAX_NAMES_SHOWN = 3  # offending names listed in a mismatch message
+HEADER_LENGTH_BYTES = 8  # safetensors: little-endian u64 header length, then the JSON header
+TEMP_NAME_BYTES = 8  # random bytes in a temporary file's name
+NEW_FILE_MODE = 0o666  # narrowed by the umask, like any file the user creates
+HEADER_ALIGNMENT = 8  # the header is padded with spaces so tensor data starts aligned
+_DTYPE_NAMES = {
+    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+    torch.uint8: "U8", torch.bool: "BOOL",
+}  # fmt: skip
+
+
+class CheckpointWriteError(VideoAEError, OSError):
+    """A checkpoint could not be written; the file previously at its path is unchanged."""
+
+
+@dataclass
+class Checkpoint:
+    """The contents of a checkpoint file.
+
+    ``optimizer_state`` is a state dict that ``optimizer.load_state_dict`` accepts (None when not
+    stored or not loaded); ``model_state`` keys carry no ``module.``/``_orig_mod.`` prefixes.
+    """
+
+    path: Path
+    format_version: int
+    model_config: ModelConfig
+    step: int
+    metrics: dict
+    model_state: dict[str, Tensor]
+    optimizer_state: dict | None
+    extra_tensors: dict[str, Tensor] = field(default_factory=dict)
+    extra_metadata: dict = field(default_factory=dict)
+    videoae_version: str = ""
+
+
+def _device(device: str | torch.device) -> torch.device:
+    """Validated eagerly, so a wrong device fails with one line before anything is read."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InvalidInputError(f"unknown device {device!r} ({err}); use e.g. 'cpu' or 'cuda'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError(f"device {device} was asked for but CUDA is not available here; use device 'cpu'")
+    return device
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module inside DistributedDataParallel-style wrappers and ``torch.compile``."""
+    while True:
+        if isinstance(model._modules.get("_orig_mod"), nn.Module):
+            model = model._orig_mod
+        elif not hasattr(model, "config") and isinstance(model._modules.get("module"), nn.Module):
+            model = model.module  # DDP / DataParallel: the wrapper itself has no config
+        else:
+            return model
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def _to_json(value: Any, what: str) -> str:
+    def scalar(obj: Any) -> Any:
+        # Metrics often arrive as 0-dim tensors or numpy scalars.
+        if hasattr(obj, "item") and getattr(obj, "ndim", 0) == 0:
+            return obj.item()
+        raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+    try:
+        return json.dumps(value, default=scalar)
+    except (TypeError, ValueError) as err:
+        raise InvalidInputError(f"cannot store {what} in a checkpoint: {err}; use numbers, strings, lists and dicts") from None
+
+
+def _encode(value: Any, key: str, tensors: dict[str, Tensor]) -> Any:
+    """A JSON-ready copy of ``value``; tensors go into ``tensors`` under ``key`` (a path)."""
+    if isinstance(value, Tensor):
+        tensors[key] = value
+        return {TENSOR_TAG: key}
+    if isinstance(value, (list, tuple)):
+        items = [_encode(item, f"{key}/{index}", tensors) for index, item in enumerate(value)]
+        return {TUPLE_TAG: items} if isinstance(value, tuple) else items
+    if isinstance(value, dict):
+        return {str(name): _encode(item, f"{key}/{name}", tensors) for name, item in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise InvalidInputError(f"cannot store optimizer value {key} of type {type(value).__name__} in a checkpoint")
+
+
+def _encode_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor]) -> dict:
+    state_dict = optimizer.state_dict()
+    groups = []
+    for index, group in enumerate(state_dict["param_groups"]):
+        # Parameter indices are numbered in group order, so each group's count rebuilds them.
+        settings = {name: value for name, value in group.items() if name != "params"}
+        groups.append({"num_params": len(group["params"]), **_encode(settings, f"{OPTIMIZER_PREFIX}param_groups/{index}", tensors)})
+    state = {str(index): _encode(values, f"{OPTIMIZER_PREFIX}{index}", tensors) for index, values in state_dict["state"].items()}
+    return {"class": type(optimizer).__name__, "param_groups": groups, "state": state}
+
+
+def _tensor_bytes(tensor: Tensor) -> Any:
+    """The tensor's raw little-endian bytes as a buffer, without an extra copy on CPU."""
+    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+    return flat.view(torch.uint8).numpy()
+
+
+def _write_safetensors(file: Any, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+    """Stream ``tensors`` into an open binary file in the safetensors format, one at a time."""
+    header: dict[str, Any] = {"__metadata__": metadata}
+    offset = 0
+    for name, tensor in tensors.items():
+        size = tensor.numel() * tensor.element_size()
+        header[name] = {"dtype": _DTYPE_NAMES[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    encoded += b" " * (-len(encoded) % HEADER_ALIGNMENT)
+    file.write(len(encoded).to_bytes(HEADER_LENGTH_BYTES, "little"))
+    file.write(encoded)
+    for tensor in tensors.values():
+        file.write(_tensor_bytes(tensor))
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    *,
+    step: int,
+    metrics: dict | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    extra_tensors: dict[str, Tensor] | None = None,
+    extra_metadata: dict | None = None,
+) -> Path:
+    """Write a checkpoint atomically: a temporary file in the same folder, fsynced, then renamed.
+
+    Args:
+        path: the ``.safetensors`` file to write (its folder is created if missing).
+        model: a videoae model, possibly wrapped by DDP or ``torch.compile`` (unwrapped here).
+        step: training steps done.
+        metrics: JSON-able numbers to keep with the weights (e.g. the validation loss).
+        optimizer: its state is stored exactly, for resuming.
+        extra_tensors: more tensors, e.g. RNG states.
+        extra_metadata: more JSON-able training state (e.g. the data position).
+
+    Returns:
+        The path written.
+
+    Raises:
+        CheckpointWriteError: (an ``OSError``) the disk refused; the previous file is intact.
+    """
+    path = Path(path)
+    model = unwrap_model(model)
+    config = getattr(model, "config", None)
+    if not isinstance(config, ModelConfig):
+        raise InvalidInputError(f"can only checkpoint a videoae model (with a ModelConfig .config), got {type(model).__name__}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise InvalidInputError(f"step must be a non-negative integer, got {step!r}")
+    tensors: dict[str, Tensor] = {}
+    for name, tensor in model.state_dict().items():
+        # torch.compile applied to a submodule leaves "_orig_mod." inside names.
+        tensors[MODEL_PREFIX + name.replace("_orig_mod.", "")] = tensor
+    for name, tensor in (extra_tensors or {}).items():
+        if not isinstance(name, str) or not name or not isinstance(tensor, Tensor):
+            raise InvalidInputError(f"extra_tensors must map non-empty names to tensors, got {name!r}: {type(tensor).__name__}")
+        tensors[EXTRA_PREFIX + name] = tensor
+    document = {
+        "format_version": CHECKPOINT_FORMAT_VERSION,
+        "videoae_version": __version__,
+        "model_config": config.to_dict(),
+        "step": step,
+        "metrics": metrics or {},
+        "optimizer": None if optimizer is None else _encode_optimizer(optimizer, tensors),
+        "extra": extra_metadata or {},
+    }
+    metadata = {METADATA_KEY: _to_json(document, "metrics, extra_metadata or optimizer settings")}
+    unsupported = sorted({str(t.dtype) for t in tensors.values() if t.dtype not in _DTYPE_NAMES})
+    if unsupported:
+        raise InvalidInputError(f"cannot store tensors of dtype {', '.join(unsupported)} in a checkpoint; convert them first")
+    _write_atomically(path, tensors, metadata)
+    logger.info("wrote checkpoint %s (step %d)", path, step)
+    return path
+
+
+def _write_atomically(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+    existed = path.exists()
+    temporary = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A dot name without the .safetensors suffix: never mistaken for a checkpoint. Not
+        # mkstemp: its mode 0600 would make the checkpoint unreadable to others sharing the run.
+        name = path.parent / f".{path.name}.{secrets.token_hex(TEMP_NAME_BYTES)}.tmp"
+        handle = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
+        temporary = name  # ours to remove from here on
+        with open(handle, "wb") as file:
+            _write_safetensors(file, tensors, metadata)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as err:
+        previous = "the previous checkpoint is intact" if existed else "nothing was written"
+        reason = err.strerror or str(err)
+        error = CheckpointWriteError(f"could not write checkpoint {path}: {reason}; {previous}")
+        error.errno = err.errno
+        raise error from err
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable; some filesystems cannot fsync a folder, which is fine."""
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def _damaged(path: Path, detail: str) -> InvalidInputError:
+    return InvalidInputError(f"checkpoint {path} is damaged or not a safetensors file ({detail}); use another checkpoint or train again")
+
+
+def _decode(value: Any, handle: Any, path: Path) -> Any:
+    if isinstance(value, list):
+        return [_decode(item, handle, path) for item in value]
+    if isinstance(value, dict):
+        if set(value) == {TENSOR_TAG}:
+            try:
+                return handle.get_tensor(value[TENSOR_TAG])
+            except SafetensorError:
+                raise _damaged(path, f"tensor {value[TENSOR_TAG]} is missing") from None
+        if set(value) == {TUPLE_TAG}:
+            return tuple(_decode(item, handle, path) for item in value[TUPLE_TAG])
+        return {name: _decode(item, handle, path) for name, item in value.items()}
+    return value
+
+
+def _decode_optimizer(stored: dict, handle: Any, path: Path) -> dict:
+    groups, first = [], 0
+    for group in stored["param_groups"]:
+        settings = {name: value for name, value in group.items() if name != "num_params"}
+        count = int(group["num_params"])
+        groups.append({**_decode(settings, handle, path), "params": list(range(first, first + count))})
+        first += count
+    state = {int(index): _decode(values, handle, path) for index, values in stored["state"].items()}
+    return {"state": state, "param_groups": groups}
+
+
+def _read_document(handle: Any, path: Path) -> dict:
+    text = (handle.metadata() or {}).get(METADATA_KEY)
+    if text is None:
+        raise InvalidInputError(
+            f"{path} is a safetensors file but not a videoae checkpoint (no '{METADATA_KEY}' metadata); give a checkpoint written by videoae"
+        )
+    try:
+        document = json.loads(text)
+        version = document["format_version"]
+    except (ValueError, TypeError, KeyError):
+        raise _damaged(path, "unreadable videoae metadata") from None
+    if not isinstance(version, int) or version < 1:
+        raise _damaged(path, f"format version {version!r}")
+    if version > CHECKPOINT_FORMAT_VERSION:
+        raise InvalidInputError(
+            f"checkpoint {path} was written by a newer videoae (format {version}, this one reads up to {CHECKPOINT_FORMAT_VERSION}); upgrade videoae"
+        )
+    return document
+
+
+def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu", load_optimizer: bool = True) -> Checkpoint:
+    """Read a checkpoint file (safetensors and JSON only: nothing is unpickled).
+
+    Args:
+        path: a ``.safetensors`` checkpoint file (see :func:`resolve_checkpoint_path` for run folders).
+        map_location: device for the model weights. Optimizer state and extra tensors stay on the
+            CPU: ``optimizer.load_state_dict`` moves state to its parameters' devices, and RNG
+            states must be CPU tensors.
+        load_optimizer: read the optimizer state (skip it to save memory when only evaluating).
+
+    Returns:
+        The checkpoint's contents.
+    """
+    path, map_location = Path(path), _device(map_location)
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder; give a .safetensors checkpoint file")
+    if not path.exists():
+        raise InvalidInputError(f"checkpoint {path} does not exist; check the path or train first")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            document = _read_document(handle, path)
+            names = list(handle.keys())
+            model_state = {
+                name[len(MODEL_PREFIX) :]: handle.get_tensor(name).to(map_location) for name in names if name.startswith(MODEL_PREFIX)
+            }
+            extra_tensors = {name[len(EXTRA_PREFIX) :]: handle.get_tensor(name) for name in names if name.startswith(EXTRA_PREFIX)}
+            stored_optimizer = document.get("optimizer")
+            optimizer_state = _decode_optimizer(stored_optimizer, handle, path) if load_optimizer and stored_optimizer else None
+            step, metrics, extra = int(document["step"]), dict(document["metrics"]), dict(document["extra"])
+            config_data = document["model_config"]
+    except SafetensorError as err:
+        raise _damaged(path, str(err).splitlines()[0] if str(err) else "unreadable") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        if isinstance(err, VideoAEError):
+            raise
+        raise _damaged(path, f"incomplete videoae metadata: {err!r}") from None
+    try:
+        config = ModelConfig.from_dict(config_data)
+    except (InvalidInputError, TypeError, ValueError) as err:
+        raise InvalidInputError(
+            f"checkpoint {path} holds an invalid model config ({err}); it may come from an incompatible videoae version"
+        ) from None
+    return Checkpoint(
+        path=path,
+        format_version=document["format_version"],
+        model_config=config,
+        step=step,
+        metrics=metrics,
+        model_state=model_state,
+        optimizer_state=optimizer_state,
+        extra_tensors=extra_tensors,
+        extra_metadata=extra,
+        videoae_version=str(document.get("videoae_version", "")),
+    )
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file as given, or a run folder's best checkpoint (else its last one)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for name in (BEST_NAME, LAST_NAME):
+        candidate = path / CHECKPOINT_FOLDER / name
+        if candidate.is_file():
+            return candidate
+    raise InvalidInputError(
+        f"no checkpoint in {path} (looked for {CHECKPOINT_FOLDER}/{BEST_NAME} and {LAST_NAME}); train first or give a .safetensors file"
+    )
+
+
+def _first(names: set[str]) -> str:
+    shown = sorted(names)[:MAX_NAMES_SHOWN]
+    return ", ".join(shown) + (f" and {len(names) - len(shown)} more" if len(names) > len(shown) else "")
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> CompositeModel:
+    """Build the model a checkpoint (or a run folder) describes and load its weights.
+
+    Args:
+        path: a checkpoint file or a run folder (its best checkpoint, else its last).
+        device: where the model goes.
+
+    Returns:
+        The model, in eval mode, on ``device``.
+    """
+    device = _device(device)
+    checkpoint = read_checkpoint(resolve_checkpoint_path(path), load_optimizer=False)
+    model = CompositeModel(checkpoint.model_config)
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    stored = {name: tuple(tensor.shape) for name, tensor in checkpoint.model_state.items()}
+    problems = []
+    if missing := set(expected) - set(stored):
+        problems.append(f"missing {_first(missing)}")
+    if unexpected := set(stored) - set(expected):
+        problems.append(f"unexpected {_first(unexpected)}")
+    if reshaped := {name for name in set(expected) & set(stored) if expected[name] != stored[name]}:
+        example = sorted(reshaped)[0]
+        problems.append(f"wrong shape for {_first(reshaped)} ({example}: {stored[example]} stored, {expected[example]} expected)")
+    if problems:
+        raise InvalidInputError(
+            f"weights in {checkpoint.path} do not match its model config: {'; '.join(problems)}; the file was edited or damaged: use another checkpoint"
+        )
+    model.load_state_dict(checkpoint.model_state, strict=True)
+    return model.to(device).eval()
+
+
+def check_compatible(checkpoint: Checkpoint, config: ModelConfig) -> None:
+    """Raise InvalidInputError when ``config`` differs from the checkpoint's (e.g. when resuming)."""
+    stored, requested = checkpoint.model_config.to_dict(), config.to_dict()
+    differing = [
+        f"{key} ({stored.get(key)!r} in the checkpoint, {requested.get(key)!r} now)"
+        for key in sorted(set(stored) | set(requested))
+        if stored.get(key) != requested.get(key)
+    ]
+    if differing:
+        raise InvalidInputError(
+            f"cannot resume from {checkpoint.path}: the model config differs in {', '.join(differing)}; use the run's model options or start a new run"
+        )
