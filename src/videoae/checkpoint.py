@@ -223,6 +223,9 @@ def _write_atomically(path: Path, tensors: dict[str, Tensor], metadata: dict[str
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # A writer killed mid-write leaves its temporary file behind; this writer replaces it.
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
         # A dot name without the .safetensors suffix: never mistaken for a checkpoint. Not
         # mkstemp: its mode 0600 would make the checkpoint unreadable to others sharing the run.
         name = path.parent / f".{path.name}.{secrets.token_hex(TEMP_NAME_BYTES)}.tmp"

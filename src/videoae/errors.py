@@ -8,6 +8,8 @@ exception is a bug and keeps its traceback.
 class VideoAEError(Exception):
     """Base class: a problem with the user's input, files or environment, explained in one line."""
 
+    exit_code = 2  # what the command line exits with
+
 
 class InvalidInputError(VideoAEError, ValueError):
     """An argument, array or file has the wrong shape, type, range or content."""

@@ -14,12 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from videoae import __version__
-from videoae.cli import data
+from videoae.cli import data, train
 from videoae.errors import VideoAEError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-COMMAND_GROUPS = (data,)
+COMMAND_GROUPS = (data, train)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("VIDEOAE_DEBUG"):
             raise
         print(f"videoae: error: {_one_line(err)}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return getattr(err, "exit_code", EXIT_USER_ERROR)
 
 
 def _one_line(err: BaseException) -> str:

@@ -138,23 +138,6 @@ def _add_data_generate_commands(data_commands: argparse._SubParsersAction) -> No
     preview.set_defaults(run=_run_data_preview)
 
 
-def _load_digit_option(source: str) -> str | object:
-    """A bundled split name stays a name (generate caches it); anything else is loaded as digits."""
-    from videoae.data.digits import SPLITS, load_digits
-
-    if source in SPLITS:
-        return source
-    if source == "mnist":
-        return load_digits("mnist", "train")[0]
-    if not os.path.exists(source):
-        from videoae.errors import InvalidInputError
-
-        raise InvalidInputError(
-            f"--digits {source}: neither {', '.join(SPLITS)}, mnist nor an existing IDX/.npy/.npz file of digits"
-        )
-    return load_digits(source, "all")[0]
-
-
 def _check_output(path: str, suffixes: tuple[str, ...]) -> None:
     """Fail before generating, not after: a wrong suffix or a folder nobody can write into."""
     from pathlib import Path
@@ -174,6 +157,7 @@ def _check_output(path: str, suffixes: tuple[str, ...]) -> None:
 
 
 def _generate_from_args(args: argparse.Namespace):
+    from videoae.data.digits import generator_digits
     from videoae.data.moving_mnist import generate
     from videoae.errors import InvalidInputError
 
@@ -187,7 +171,7 @@ def _generate_from_args(args: argparse.Namespace):
         num_frames=args.frames,
         image_size=args.image_size,
         speed=tuple(args.speed),
-        digits=_load_digit_option(args.digits),
+        digits=generator_digits(args.digits),
     )
 
 

@@ -335,3 +335,21 @@ def load_digits(
     if source == "mnist" and by_name:
         return _load_mnist(resolved, root, download)
     return _load_digit_file(Path(source).expanduser(), resolved)
+
+
+def generator_digits(source: str) -> str | np.ndarray:
+    """The ``digits`` argument of the generator for a user's digit source.
+
+    A bundled split name (``"train"``, ``"test"``, ``"all"``) stays a name (the generator caches
+    it); ``"mnist"`` gives the 60,000 MNIST training digits (downloaded beforehand); anything else
+    is read as a digit file (IDX, ``.npy`` or ``.npz``).
+    """
+    if source in SPLITS:
+        return source
+    if source == "mnist":
+        return load_digits("mnist", "train")[0]
+    if not Path(source).exists():
+        raise InvalidInputError(
+            f"digits {source!r}: neither {', '.join(SPLITS)}, mnist nor an existing IDX/.npy/.npz file of digits"
+        )
+    return load_digits(source, "all")[0]

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from videoae.config_fields import coerce_fields
 from videoae.errors import InvalidInputError
 
 DECODER_TRAINING_INPUTS = ("ground_truth", "free_running", "scheduled")
@@ -48,7 +49,7 @@ class ModelConfig:
     num_future_frames: int = 10  # frames the predictor is trained on
 
     def __post_init__(self) -> None:
-        self.frame_shape = tuple(int(size) for size in self.frame_shape)
+        coerce_fields(self, "model")
         self.validate()
 
     @property

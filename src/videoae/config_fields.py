@@ -1,0 +1,45 @@
+"""Type checks for config dataclasses filled from files and ``key=value`` strings."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from videoae.errors import InvalidInputError
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def coerce_fields(config: Any, section: str) -> None:
+    """Check every field of a config dataclass against its annotation, in place.
+
+    Accepts an int where a float is expected and a list where a tuple is; anything else of the
+    wrong type raises InvalidInputError naming the field, so that a typo in a config file fails
+    before training, not deep inside it.
+    """
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        kind = str(item.type)
+        if kind == "bool":
+            ok = isinstance(value, bool)
+        elif kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind == "float":
+            ok = _is_number(value)
+            if ok:
+                value = float(value)
+        elif kind == "str":
+            ok = isinstance(value, str)
+        elif kind.startswith("tuple["):
+            element = float if "float" in kind else int
+            ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
+            if ok:
+                value = tuple(element(v) for v in value)
+                ok = element is float or all(float(v).is_integer() for v in getattr(config, item.name))
+        else:
+            ok = True
+        if not ok:
+            raise InvalidInputError(f"invalid {section} config: {item.name} must be of type {kind}, got {value!r}")
+        setattr(config, item.name, value)

@@ -1,0 +1,126 @@
+"""The batches a training run sees: a pure function of the step, so runs resume exactly.
+
+The global batch of step ``s`` is sample positions ``s * B .. (s + 1) * B - 1``; process ``r`` of
+``W`` takes the ``r``-th contiguous slice of ``B / W``. Position ``g`` is generator sample ``g``, or,
+for a fixed array of ``N`` sequences, item ``permutation(seed, g // N)[g % N]`` (a new order every
+pass over the data). Nothing depends on the number of workers or on what ran before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from videoae.data.datasets import PREFETCH_FACTOR, MovingMNIST, SequenceArrayDataset
+from videoae.data.digits import generator_digits
+from videoae.errors import InvalidInputError
+
+# The generator's stream is effectively endless; the dataset only needs a length.
+GENERATOR_STREAM_LENGTH = 2**62
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Yields this process's dataset indices for steps ``start_step .. end_step - 1``.
+
+    Args:
+        start_step: first step to produce (the step a resumed run continues from).
+        end_step: one past the last step.
+        global_batch: sequences per step over all processes; divisible by ``world_size``.
+        rank: this process.
+        world_size: number of processes.
+        num_items: size of a fixed dataset, or None for the generator's stream.
+        seed: seeds the per-pass permutations of a fixed dataset.
+    """
+
+    def __init__(
+        self,
+        *,
+        start_step: int,
+        end_step: int,
+        global_batch: int,
+        rank: int = 0,
+        world_size: int = 1,
+        num_items: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        if global_batch % world_size:
+            raise InvalidInputError(f"batch_size {global_batch} must be divisible by the number of processes ({world_size})")
+        self.start_step, self.end_step = start_step, end_step
+        self.global_batch, self.local_batch = global_batch, global_batch // world_size
+        self.rank, self.num_items, self.seed = rank, num_items, seed
+        self._pass: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return max(0, self.end_step - self.start_step)
+
+    def _order(self, data_pass: int) -> np.ndarray:
+        if self._pass is None or self._pass[0] != data_pass:
+            self._pass = (data_pass, np.random.default_rng([self.seed, data_pass]).permutation(self.num_items))
+        return self._pass[1]
+
+    def indices(self, step: int) -> list[int]:
+        """This process's dataset indices at ``step``."""
+        first = step * self.global_batch + self.rank * self.local_batch
+        positions = range(first, first + self.local_batch)
+        if self.num_items is None:
+            return list(positions)
+        return [int(self._order(g // self.num_items)[g % self.num_items]) for g in positions]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start_step, self.end_step):
+            yield self.indices(step)
+
+
+def training_dataset(
+    data: str,
+    *,
+    num_frames: int,
+    image_size: int,
+    seed: int,
+    num_digits: int,
+    speed: tuple[float, float],
+    digits: str,
+) -> Dataset:
+    """The uint8 dataset named by a train config's ``data`` (see :class:`TrainConfig`)."""
+    if data == "generator":
+        return MovingMNIST(
+            GENERATOR_STREAM_LENGTH,
+            seed=seed,
+            num_digits=num_digits,
+            num_frames=num_frames,
+            image_size=image_size,
+            speed=speed,
+            digits=generator_digits(digits),
+            dtype=torch.uint8,
+        )
+    if data == "standard":
+        from videoae.data.standard_test_set import load_standard_test_set
+
+        videos = load_standard_test_set(split="train")
+    else:
+        from videoae.data.video_io import read_videos, to_uint8
+
+        videos = to_uint8(read_videos(data))
+    if videos.shape[1] < num_frames:
+        raise InvalidInputError(f"training data {data} has {videos.shape[1]} frames per sequence; the model needs {num_frames}")
+    if videos.shape[2:] != (image_size, image_size):
+        raise InvalidInputError(f"training data {data} has frames of {videos.shape[2:]}; the model expects {image_size}x{image_size}")
+    return SequenceArrayDataset(videos, dtype=torch.uint8)
+
+
+def training_loader(dataset: Dataset, sampler: StepBatchSampler, *, num_workers: int, pin_memory: bool) -> DataLoader:
+    """Batches of uint8 (B_local, T, 1, H, W), one per step, prefetched by worker processes."""
+    workers = num_workers > 0
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        prefetch_factor=PREFETCH_FACTOR if workers else None,
+        # Its own generator: creating a loader must not consume the global RNG, whose state a
+        # resumed run restores.
+        generator=torch.Generator(),
+    )

@@ -1,0 +1,383 @@
+"""The training loop: one code path for one process or many (``torchrun``, PyTorch DDP).
+
+A run lives in a folder::
+
+    RUN/config.json                 the resolved model and train configs
+    RUN/metrics.jsonl               one JSON record per log interval and per evaluation
+    RUN/checkpoints/last.safetensors  weights, optimizer, RNG and step (for --resume)
+    RUN/checkpoints/best.safetensors  the best evaluation so far
+    RUN/samples/step_NNNNNN.gif     input | truth | reconstruction | prediction at each evaluation
+
+Everything a step consumes is a function of the step (data by index, the RNG state saved in
+checkpoints), so a run killed at any moment and resumed from its last checkpoint ends with the
+same weights as one that never stopped (bit-identical on CPU in one process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from videoae import __version__, distributed
+from videoae.checkpoint import check_compatible, read_checkpoint, save_checkpoint
+from videoae.data.training_batches import StepBatchSampler, training_dataset, training_loader
+from videoae.errors import InvalidInputError, VideoAEError
+from videoae.models import CompositeModel
+from videoae.run_config import RunConfig, TrainConfig
+from videoae.runtime import configure_for_training
+from videoae.training_eval import evaluate_during_training, score
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+LAST_CHECKPOINT = Path("checkpoints") / "last.safetensors"
+BEST_CHECKPOINT = Path("checkpoints") / "best.safetensors"
+SAMPLES_DIR = "samples"
+# Seeds of the per-process RNG streams (dropout, scheduled sampling) after initialisation, which
+# itself uses the run's seed on every process so all start from the same weights.
+PROCESS_SEED_STRIDE = 1_000_003
+
+
+class TrainingDiverged(VideoAEError):
+    """The loss became NaN or infinite."""
+
+
+class TrainingInterrupted(VideoAEError):
+    """Ctrl-C: the run saved its state and stopped."""
+
+    exit_code = 130  # the shell's code for an interrupted command
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run left behind."""
+
+    run_dir: Path
+    step: int
+    stop_reason: str  # "max_steps" or "max_minutes"
+    last_eval: dict | None
+    best_score: float | None
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """The learning rate of ``step``: linear warm-up, then constant or cosine decay."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return config.lr
+    span = max(1, config.max_steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    floor = config.min_lr_ratio
+    return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """Adam, RMSProp, or SGD with momentum (the authors'), fused where PyTorch offers it."""
+    params = model.parameters()
+    fused = device.type in ("cpu", "cuda")
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, fused=fused)
+    return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, foreach=True)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and ``os.replace``, so a crash leaves the old file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(temporary, path)
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    """The config a run was started with (``RUN/config.json``)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise InvalidInputError(f"{run_dir}: not a videoae run folder (no {CONFIG_FILE}); start one with videoae train --out DIR")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InvalidInputError(f"{path}: damaged run config ({err})") from None
+    return RunConfig.from_dict({"model": data.get("model", {}), "train": data.get("train", {})})
+
+
+def train(run: RunConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train (or resume) a run in ``run_dir``; works the same under ``torchrun``.
+
+    Args:
+        run: the model and train configs (for a resumed run: those of ``read_run_config``, with
+            ``max_steps`` / ``max_minutes`` possibly changed).
+        run_dir: the run folder.
+        resume: continue from ``RUN/checkpoints/last.safetensors``.
+        progress: show a progress bar (process 0 only).
+
+    Raises:
+        TrainingDiverged: the loss became NaN or infinite (the last good checkpoint is kept).
+        TrainingInterrupted: Ctrl-C (the state at the last finished step is saved).
+    """
+    state = distributed.setup(run.train.device)
+    try:
+        return _Trainer(run, Path(run_dir), state, resume=resume, progress=progress).run()
+    finally:
+        distributed.teardown(state)
+
+
+class _Trainer:
+    def __init__(self, run: RunConfig, run_dir: Path, dist: distributed.DistState, *, resume: bool, progress: bool) -> None:
+        self.run_config, self.config, self.run_dir, self.dist = run, run.train, run_dir, dist
+        self.progress = progress and dist.is_main
+        configure_for_training(dist.device)
+        shape = run.model.frame_shape
+        if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2]:
+            raise InvalidInputError(f"videoae train needs grayscale square frames, model.frame_shape [1, S, S]; got {list(shape)}")
+        self._prepare_folder(resume)
+        torch.manual_seed(self.config.seed)  # the same initial weights on every process
+        self.model = CompositeModel(run.model).to(dist.device)
+        self.optimizer = make_optimizer(self.model, self.config, dist.device)
+        torch.manual_seed(self.config.seed + PROCESS_SEED_STRIDE * (dist.rank + 1))
+        self.step, self.best_score = 0, None
+        if resume:
+            self._restore()
+        self.step_model: nn.Module = self.model
+        if dist.enabled:
+            device_ids = [dist.device] if dist.device.type == "cuda" else None
+            self.step_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+        if self.config.compile:
+            self.step_model = torch.compile(self.step_model)
+        self.autocast = (
+            torch.autocast(dist.device.type, dtype=torch.bfloat16) if self.config.precision == "bf16" else contextlib.nullcontext()
+        )
+        self.tensorboard = self._open_tensorboard()
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def _prepare_folder(self, resume: bool) -> None:
+        last = self.run_dir / LAST_CHECKPOINT
+        if resume and not last.is_file():
+            raise InvalidInputError(f"{self.run_dir}: no checkpoint to resume from ({LAST_CHECKPOINT} is missing)")
+        if not resume and last.exists():
+            raise InvalidInputError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out")
+        if not self.dist.is_main:
+            return
+        try:
+            (self.run_dir / LAST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
+            config = {**self.run_config.to_dict(), "videoae_version": __version__}
+            write_json_atomic(self.run_dir / CONFIG_FILE, config)
+        except OSError as err:
+            raise InvalidInputError(f"cannot write the run folder {self.run_dir}: {err.strerror or err}; choose another --out") from None
+
+    def _restore(self) -> None:
+        checkpoint = read_checkpoint(self.run_dir / LAST_CHECKPOINT, map_location=self.dist.device)
+        check_compatible(checkpoint, self.run_config.model)
+        self.model.load_state_dict(checkpoint.model_state)
+        if checkpoint.optimizer_state is not None:
+            self.optimizer.load_state_dict(checkpoint.optimizer_state)
+        self.step = checkpoint.step
+        self.best_score = checkpoint.extra_metadata.get("best_score")
+        rng = checkpoint.extra_tensors.get(f"rng_rank{self.dist.rank}")
+        if rng is not None:
+            torch.set_rng_state(rng.cpu())
+        if self.dist.is_main:
+            self._truncate_metrics(self.step)
+        logger.info("resuming %s at step %d", self.run_dir, self.step)
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop records written after the checkpoint: the resumed run writes them again."""
+        path = self.run_dir / METRICS_FILE
+        if not path.is_file():
+            return
+        kept = [line for line in path.read_text().splitlines() if line.strip() and _record_step(line) <= step]
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text("".join(line + "\n" for line in kept))
+        os.replace(temporary, path)
+
+    def _open_tensorboard(self):
+        if not (self.config.tensorboard and self.dist.is_main):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise InvalidInputError("train.tensorboard=true needs the tensorboard package: pip install tensorboard") from None
+        return SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def _record(self, record: dict) -> None:
+        if not self.dist.is_main:
+            return
+        with open(self.run_dir / METRICS_FILE, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            for key, value in _flatten(record).items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.tensorboard.add_scalar(key, value, record["step"])
+
+    def _save(self, name: Path) -> None:
+        """Save the state after ``self.step`` (every process's RNG; files from process 0)."""
+        rng = torch.get_rng_state().to(self.dist.device)  # NCCL gathers CUDA tensors only
+        gathered = [rng]
+        if self.dist.enabled:
+            gathered = [torch.empty_like(rng) for _ in range(self.dist.world_size)]
+            torch.distributed.all_gather(gathered, rng)
+        if not self.dist.is_main:
+            return
+        save_checkpoint(
+            self.run_dir / name,
+            self.model,
+            step=self.step,
+            metrics=self.last_eval or {},
+            optimizer=self.optimizer,
+            extra_tensors={f"rng_rank{rank}": r.cpu() for rank, r in enumerate(gathered)},
+            extra_metadata={"best_score": self.best_score, "train_config": self.config.to_dict()},
+        )
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        config = self.config
+        dataset = training_dataset(
+            config.data,
+            num_frames=self.run_config.model.num_input_frames + self.run_config.model.num_future_frames,
+            image_size=self.run_config.model.frame_shape[-1],
+            seed=config.seed,
+            num_digits=config.num_digits,
+            speed=config.speed,
+            digits=config.digits,
+        )
+        fixed_size = None if config.data == "generator" else len(dataset)
+        sampler = StepBatchSampler(
+            start_step=self.step,
+            end_step=config.max_steps,
+            global_batch=config.batch_size,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+            num_items=fixed_size,
+            seed=config.seed,
+        )
+        loader = training_loader(dataset, sampler, num_workers=config.num_workers, pin_memory=self.dist.device.type == "cuda")
+        self.last_eval: dict | None = None
+        self.window_loss = torch.zeros((), device=self.dist.device)
+        self.window_parts: dict[str, torch.Tensor] = {}
+        self.window_start, self.window_steps = time.perf_counter(), 0
+        started = time.monotonic()
+        stop_reason = "max_steps"
+        bar = tqdm(total=config.max_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
+        saved_at = self.step
+        try:
+            for batch in loader:
+                self._train_step(batch)
+                bar.update(1)
+                if self.step % config.log_every == 0 or self.step == config.max_steps:
+                    self._log(bar)
+                if self.step % config.checkpoint_every == 0:
+                    self._check_finite()
+                    self._save(LAST_CHECKPOINT)
+                    saved_at = self.step
+                if self.step % config.eval_every == 0 or self.step == config.max_steps:
+                    self._evaluate()
+                out_of_time = config.max_minutes > 0 and time.monotonic() - started > config.max_minutes * 60
+                if distributed.any_process(self.dist, out_of_time):
+                    stop_reason = "max_minutes"
+                    break
+        except KeyboardInterrupt:
+            bar.close()
+            self._check_finite()
+            self._save(LAST_CHECKPOINT)
+            raise TrainingInterrupted(
+                f"interrupted at step {self.step}; saved {self.run_dir / LAST_CHECKPOINT}; continue with: videoae train --resume {self.run_dir}"
+            ) from None
+        finally:
+            bar.close()
+        if stop_reason == "max_minutes" and self.step % config.eval_every:
+            self._evaluate()
+        if saved_at != self.step:
+            self._check_finite()
+            self._save(LAST_CHECKPOINT)
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        return TrainResult(self.run_dir, self.step, stop_reason, self.last_eval, self.best_score)
+
+    def _train_step(self, batch: torch.Tensor) -> None:
+        model_config = self.run_config.model
+        video = batch.to(self.dist.device, non_blocking=True).float().div_(255)  # (B, T, 1, H, W)
+        inputs = video[:, : model_config.num_input_frames]
+        future = video[:, model_config.num_input_frames : model_config.num_input_frames + model_config.num_future_frames]
+        lr = lr_at(self.step, self.config)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        with self.autocast:
+            out = self.step_model(inputs, future)
+        out["loss"].backward()
+        if self.config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.window_steps += 1
+        self.window_loss += out["loss"].detach()
+        for part in ("reconstruction_loss", "prediction_loss"):
+            if part in out:
+                self.window_parts[part] = self.window_parts.get(part, 0) + out[part].detach()
+
+    def _check_finite(self) -> None:
+        if not torch.isfinite(self.window_loss):
+            last = self.run_dir / LAST_CHECKPOINT
+            kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written"
+            raise TrainingDiverged(
+                f"the loss became {self.window_loss.item()} by step {self.step}; {kept}; "
+                "lower the learning rate (--set lr=...) or clip gradients (--set grad_clip=1)"
+            )
+
+    def _log(self, bar: tqdm) -> None:
+        self._check_finite()
+        values = torch.stack([self.window_loss, *self.window_parts.values()]) / self.window_steps
+        distributed.all_reduce_sum(self.dist, values)
+        values = (values / self.dist.world_size).tolist()  # the one host sync per log interval
+        elapsed = time.perf_counter() - self.window_start
+        record = {"step": self.step, "loss": values[0], "lr": lr_at(self.step - 1, self.config)}
+        record.update(dict(zip(self.window_parts, values[1:])))
+        record["seq_per_s"] = self.window_steps * self.config.batch_size / max(elapsed, 1e-9)
+        self._record(record)
+        bar.set_postfix(loss=f"{values[0]:.1f}", seq_s=f"{record['seq_per_s']:.1f}")
+        self.window_loss = torch.zeros((), device=self.dist.device)
+        self.window_parts = {}
+        self.window_start, self.window_steps = time.perf_counter(), 0
+
+    def _evaluate(self) -> None:
+        samples = self.run_dir / SAMPLES_DIR / f"step_{self.step:06d}.gif" if self.dist.is_main else None
+        with torch.random.fork_rng(devices=[]):  # evaluation must not move the training RNG
+            self.last_eval = evaluate_during_training(self.model, self.run_config, self.dist, samples_path=samples)
+        self._record({"step": self.step, "eval": self.last_eval})
+        current = score(self.last_eval, self.run_config.model)
+        if self.best_score is None or current < self.best_score:
+            self.best_score = current
+            self._save(BEST_CHECKPOINT)
+
+
+def _record_step(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return 0
+
+
+def _flatten(record: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "/"))
+        elif not isinstance(value, list):
+            flat[name] = value
+    return flat

@@ -1,0 +1,115 @@
+"""Evaluation while training: the embedded test set, sharded over processes, and sample GIFs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from videoae import distributed
+from videoae.data.moving_mnist import EMBEDDED_TEST_SEED, embedded_test_set, generate
+from videoae.evaluate import evaluate
+from videoae.models import CompositeModel, ModelConfig
+from videoae.run_config import RunConfig
+
+EVAL_BATCH_SIZE = 64
+NUM_SAMPLE_SEQUENCES = 4
+EMBEDDED_FRAMES = 20
+
+
+def evaluation_videos(num_sequences: int, num_frames: int) -> np.ndarray:
+    """The first sequences of the embedded test set, uint8 (N, T, 64, 64); longer clips of the
+    same sequences where a model needs more than its 20 frames."""
+    if num_frames <= EMBEDDED_FRAMES:
+        return embedded_test_set(num_sequences)[:, :num_frames]
+    return generate(num_sequences, seed=EMBEDDED_TEST_SEED, digits="test", num_frames=num_frames)
+
+
+def score(result: dict, config: ModelConfig) -> float:
+    """The number a run minimises: prediction (else reconstruction) BCE, or MSE for linear models."""
+    section = result["prediction"] if "prediction" in result else result["reconstruction"]
+    return float(section["bce"] if config.output == "bernoulli" else section["mse"])
+
+
+def evaluate_during_training(
+    model: CompositeModel, run: RunConfig, dist: distributed.DistState, *, samples_path: Path | None = None
+) -> dict:
+    """Score ``model`` on ``run.train.eval_sequences`` embedded test sequences.
+
+    Each process scores every ``world_size``-th sequence; the means are combined weighted by
+    sequence counts, so every process returns the same result. Process 0 also writes a GIF of a
+    few sequences to ``samples_path``.
+    """
+    config = run.model
+    videos = evaluation_videos(run.train.eval_sequences, config.num_input_frames + config.num_future_frames)
+    shard = videos[dist.rank :: dist.world_size]
+    result = evaluate(
+        model,
+        shard,
+        num_input_frames=config.num_input_frames,
+        num_future=config.num_future_frames,
+        batch_size=EVAL_BATCH_SIZE,
+        device=dist.device,
+    )
+    result.pop("units", None)  # stated once in the docs, not in every log record
+    if dist.enabled:
+        result = _mean_over_processes(result, len(shard), dist)
+    result["data"]["num_sequences"] = len(videos)
+    if samples_path is not None:
+        write_samples(model, videos[:NUM_SAMPLE_SEQUENCES], samples_path)
+    return result
+
+
+def comparison_arrays(model: CompositeModel, videos: np.ndarray) -> dict[str, np.ndarray | None]:
+    """Input, truth, reconstruction and prediction of uint8 (N, T, H, W) videos as float (N, T, H, W)
+    arrays (None for a decoder the model lacks), ready for :mod:`videoae.visualize`."""
+    config = model.config
+    device = next(model.parameters()).device
+    clips = torch.from_numpy(np.array(videos)).to(device).float().div(255).unsqueeze(2)  # a writable copy
+    inputs = clips[:, : config.num_input_frames]
+    truth = clips[:, config.num_input_frames : config.num_input_frames + config.num_future_frames]
+
+    def frames(tensor: torch.Tensor) -> np.ndarray:
+        return tensor.squeeze(2).float().cpu().numpy()
+
+    return {
+        "inputs": frames(inputs),
+        "truth": frames(truth),
+        "reconstruction": frames(model.reconstruct(inputs)) if model.reconstructor is not None else None,
+        "prediction": frames(model.predict(inputs)) if model.predictor is not None else None,
+    }
+
+
+def write_samples(model: CompositeModel, videos: np.ndarray, path: Path, *, frame_ms: int = 200) -> Path:
+    """A GIF of input | truth | reconstruction | prediction for a few uint8 (N, T, H, W) videos."""
+    from videoae.visualize import save_comparison_gif
+
+    return save_comparison_gif(path, **comparison_arrays(model, videos), frame_ms=frame_ms)
+
+
+def _mean_over_processes(result: dict, count: int, dist: distributed.DistState) -> dict:
+    """Combine per-process means into the mean over all sequences, weighted by ``count``."""
+    leaves: list[tuple[list, object]] = []
+
+    def walk(node: object, path: list) -> None:
+        if isinstance(node, dict):
+            for key in sorted(node):
+                if key != "data":
+                    walk(node[key], path + [key])
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                leaves.append((path + [index], value))
+        else:
+            leaves.append((path, node))
+
+    walk(result, [])
+    totals = torch.tensor([float(value) * count for _, value in leaves] + [float(count)], dtype=torch.float64)
+    totals = distributed.all_reduce_sum(dist, totals.to(dist.device)).cpu()
+    means = (totals[:-1] / totals[-1]).tolist()
+    for (path, _), mean in zip(leaves, means):
+        node = result
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = mean
+    return result
