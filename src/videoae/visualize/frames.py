@@ -1,7 +1,8 @@
 """Pictures of sequences: grids of videos as frames, tables of frames, PNG files.
 
 Every function takes frames as uint8 (0..255) or floats in [0, 1] and returns uint8 arrays, so the
-results go straight to :func:`save_png` or a GIF writer.
+results go straight to :func:`save_png` or a GIF writer. Comparisons of a model's outputs with the
+truth live in :mod:`videoae.visualize.comparison`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import logging
 import math
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -23,6 +26,19 @@ DEFAULT_PADDING = 2
 # Grey rather than black or white separates tiles of dark-background digits without looking like data.
 DEFAULT_PAD_VALUE = 128
 _PIXEL_MAX = 255
+
+
+def to_numpy(values: object) -> np.ndarray:
+    """A NumPy view of an array or a tensor (any device; bfloat16 and half become float32).
+
+    Tensors are recognised by their ``detach`` method, so torch is not imported here.
+    """
+    if hasattr(values, "detach"):
+        tensor = values.detach().cpu()
+        if tensor.is_floating_point():
+            tensor = tensor.float()  # NumPy has no bfloat16
+        return tensor.numpy()
+    return np.asarray(values)
 
 
 def _check_videos(videos: np.ndarray) -> np.ndarray:
@@ -107,6 +123,34 @@ def frame_table(
     return tile(flat, columns=num_frames, padding=padding, pad_value=pad_value)
 
 
+def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+    """Write a file through a temporary sibling and ``os.replace``, creating the folder.
+
+    A failure (or an interrupt) leaves whatever was at ``path`` untouched and no temporary file.
+
+    Args:
+        path: destination file.
+        write: called with the open binary stream of the temporary file.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder; give a file name to write the picture to")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A unique sibling created with open(..., "x") keeps the user's umask (mkstemp would force 0600).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, "xb") as stream:
+            write(stream)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     """Write a grey image (H, W) as PNG, atomically (nothing is left behind on failure), creating the folder.
 
@@ -122,16 +166,7 @@ def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     image = to_uint8(image)
     if image.ndim != 2 or min(image.shape) < 1:
         raise InvalidInputError(f"a PNG image must be a non-empty array (H, W), got shape {image.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique sibling created with open(..., "x") keeps the user's umask (mkstemp would force 0600).
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "xb") as stream:
-            Image.fromarray(np.ascontiguousarray(image)).save(stream, format="PNG", optimize=True)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    picture = Image.fromarray(np.ascontiguousarray(image))
+    path = write_atomically(path, lambda stream: picture.save(stream, format="PNG", optimize=True))
     logger.debug("wrote %s (%dx%d)", path, image.shape[1], image.shape[0])
     return path
