@@ -116,22 +116,40 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert all(torch.isfinite(t).all() for t in checkpoint.model_state.values())
 
 
-def test_ctrl_c_saves_and_the_run_resumes(tmp_path: Path, monkeypatch) -> None:
+def _interrupt_at_call(monkeypatch, call: int, interrupt) -> None:
     original = CompositeModel.forward
     calls = {"n": 0}
 
-    def interrupted(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 5 and self.training:
-            raise KeyboardInterrupt
+    def forward(self, *args, **kwargs):
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == call:
+                interrupt()
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(CompositeModel, "forward", interrupted)
-    with pytest.raises(TrainingInterrupted, match="--resume"):
+    monkeypatch.setattr(CompositeModel, "forward", forward)
+
+
+def test_ctrl_c_finishes_the_step_saves_and_the_run_resumes(tmp_path: Path, monkeypatch) -> None:
+    _interrupt_at_call(monkeypatch, 5, lambda: signal.raise_signal(signal.SIGINT))
+    with pytest.raises(TrainingInterrupted, match="interrupted after step 5.*--resume"):
         train(tiny_run(max_steps=10, eval_every=100), tmp_path / "run", progress=False)
-    assert read_checkpoint(tmp_path / "run" / LAST_CHECKPOINT).step == 4
+    assert read_checkpoint(tmp_path / "run" / LAST_CHECKPOINT).step == 5
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler is restored"
+    monkeypatch.undo()
     result = train(tiny_run(max_steps=10, eval_every=100), tmp_path / "run", resume=True, progress=False)
     assert result.step == 10
+
+
+def test_a_second_ctrl_c_aborts_mid_step_without_saving(tmp_path: Path, monkeypatch) -> None:
+    def twice() -> None:
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+
+    _interrupt_at_call(monkeypatch, 5, twice)
+    with pytest.raises(TrainingInterrupted, match=r"aborted during step 5.*\(step 3\) is kept"):
+        train(tiny_run(max_steps=10, eval_every=100), tmp_path / "run", progress=False)
+    assert read_checkpoint(tmp_path / "run" / LAST_CHECKPOINT).step == 3
 
 
 def test_a_failing_disk_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:

@@ -20,6 +20,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +68,7 @@ class TrainResult:
 
     run_dir: Path
     step: int
-    stop_reason: str  # "max_steps" or "max_minutes"
+    stop_reason: str  # "max_steps" or "max_minutes" (a Ctrl-C raises TrainingInterrupted)
     last_eval: dict | None
     best_score: float | None
 
@@ -274,6 +276,7 @@ class _Trainer:
         stop_reason = "max_steps"
         bar = tqdm(total=config.max_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
         saved_at = self.step
+        stop = _StopRequest()
         try:
             for batch in loader:
                 self._train_step(batch)
@@ -287,23 +290,27 @@ class _Trainer:
                 if self.step % config.eval_every == 0 or self.step == config.max_steps:
                     self._evaluate()
                 out_of_time = config.max_minutes > 0 and time.monotonic() - started > config.max_minutes * 60
-                if distributed.any_process(self.dist, out_of_time):
-                    stop_reason = "max_minutes"
+                if distributed.any_process(self.dist, out_of_time or stop.requested):
+                    # every process must agree; a Ctrl-C on any of them stops all
+                    stop_reason = "max_minutes" if out_of_time else "interrupted"
                     break
         except KeyboardInterrupt:
-            bar.close()
-            self._check_finite()
-            self._save(LAST_CHECKPOINT)
-            raise TrainingInterrupted(
-                f"interrupted at step {self.step}; saved {self.run_dir / LAST_CHECKPOINT}; continue with: videoae train --resume {self.run_dir}"
-            ) from None
+            # A second Ctrl-C, mid-step: the state may be half-updated, so nothing is saved.
+            last = self.run_dir / LAST_CHECKPOINT
+            kept = f"{last} (step {saved_at}) is kept" if last.exists() else "no checkpoint was written"
+            raise TrainingInterrupted(f"aborted during step {self.step + 1}; {kept}; continue with: videoae train --resume {self.run_dir}") from None
         finally:
+            stop.restore()
             bar.close()
         if stop_reason == "max_minutes" and self.step % config.eval_every:
             self._evaluate()
         if saved_at != self.step:
             self._check_finite()
             self._save(LAST_CHECKPOINT)
+        if stop_reason == "interrupted":
+            raise TrainingInterrupted(
+                f"interrupted after step {self.step}; saved {self.run_dir / LAST_CHECKPOINT}; continue with: videoae train --resume {self.run_dir}"
+            )
         if self.tensorboard is not None:
             self.tensorboard.close()
         return TrainResult(self.run_dir, self.step, stop_reason, self.last_eval, self.best_score)
@@ -363,6 +370,28 @@ class _Trainer:
         if self.best_score is None or current < self.best_score:
             self.best_score = current
             self._save(BEST_CHECKPOINT)
+
+
+class _StopRequest:
+    """The first Ctrl-C asks the loop to stop after the current step (and save); a second one
+    interrupts at once. Only the main thread can install signal handlers; elsewhere Ctrl-C
+    keeps its default behaviour."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        logger.warning("stopping after this step and saving (Ctrl-C again to stop at once)")
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _record_step(line: str) -> int:
