@@ -1,0 +1,292 @@
+"""Reports on a trained model: a run's training curves, the paper's weight figure, one HTML page.
+
+- :func:`plot_run_curves`: ``RUN/metrics.jsonl`` as loss and evaluation curves (a PNG).
+- :func:`plot_model_weights`: the first encoder layer's input weights and the output layer's
+  weights as frame-sized tiles (the Moving MNIST weight figure of Srivastava et al. 2015).
+- :func:`write_report`: one self-contained HTML page about a run; the HTML itself is built in
+  :mod:`videoae.report_html`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from videoae.errors import InvalidInputError
+from videoae.models import CompositeModel
+from videoae.train import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, SAMPLES_DIR
+
+logger = logging.getLogger(__name__)
+
+EVAL_FILE = "eval.json"  # written by videoae demo (and videoae eval) into the run folder
+CURVES_FILE = "training_curves.png"
+PER_FRAME_FILE = "per_frame.png"
+DEMO_SAMPLES_GIF = "samples.gif"
+REPORT_FILE = "report.html"
+# An LSTM layer's weight_ih stacks one (H, D) block per gate in this order (as torch.nn.LSTM).
+GATES = ("input", "forget", "cell", "output")
+GATE_LABELS = {"input": "input gate i", "forget": "forget gate f", "cell": "cell-input gate g", "output": "output gate o"}
+# The cell-input gate g is what a unit writes into its memory from the frame, so its weights show
+# what each unit detects; the sigmoid gates' weights show when it listens instead.
+DEFAULT_GATE = "cell"
+WEIGHT_LAYERS = ("both", "input", "output")
+DEFAULT_NUM_TILES = 64
+PANEL_GAP_PX = 24  # white space between the two panels of the combined weight figure
+
+
+# -- reading a run folder -------------------------------------------------------------------------
+
+
+def run_folder(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, checked to be an existing folder."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"run folder {path} does not exist; give the folder that videoae train --out (or demo --out) wrote")
+    if not path.is_dir():
+        raise InvalidInputError(f"{path} is not a folder; give a run folder (the --out of videoae train or videoae demo)")
+    return path
+
+
+def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict]:
+    """The records of ``RUN/metrics.jsonl`` in file order; unreadable lines (a crash can cut the
+    last one short) are skipped with a warning.
+
+    Raises:
+        InvalidInputError: no such folder, no metrics file, or no readable record in it.
+    """
+    path = run_folder(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise InvalidInputError(
+            f"{run_dir} has no {METRICS_FILE}: not a videoae run folder, or its training has not logged yet; "
+            "give the folder of a run that trained for at least one logging interval"
+        )
+    records, damaged = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            damaged += 1
+    if damaged:
+        logger.warning("skipped %d unreadable line(s) of %s", damaged, path)
+    if not records:
+        raise InvalidInputError(f"{path} holds no training records; train for at least one logging interval first")
+    return records
+
+
+def read_config(run_dir: Path) -> dict | None:
+    """``RUN/config.json`` as written (not validated: a report shows what is there), or None."""
+    path = run_dir / CONFIG_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        logger.warning("cannot read %s: %s", path, err)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def latest_evaluation(run_dir: Path, records: list[dict]) -> tuple[dict | None, str]:
+    """The evaluation to report and where it came from: ``RUN/eval.json`` when readable, else the
+    last evaluation record of ``metrics.jsonl``; (None, reason) when there is none."""
+    path = run_dir / EVAL_FILE
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            data = None
+            logger.warning("cannot read %s (%s); reporting the last evaluation logged during training", path, err)
+        if isinstance(data, dict) and ("prediction" in data or "reconstruction" in data):
+            return data, f"{EVAL_FILE}: the final evaluation of {data.get('checkpoint') or 'the run'}"
+    for record in reversed(records):
+        if isinstance(record.get("eval"), dict):
+            return record["eval"], f"{METRICS_FILE}: the last evaluation during training, at step {record.get('step', '?')}"
+    return None, "no evaluation yet"
+
+
+def checkpoint_steps(run_dir: Path) -> dict[str, int]:
+    """Steps of the run's ``best`` and ``last`` checkpoints (those that exist).
+
+    Raises:
+        InvalidInputError: a checkpoint is damaged.
+    """
+    from videoae.checkpoint import read_checkpoint
+
+    steps = {}
+    for name, relative in (("best", BEST_CHECKPOINT), ("last", LAST_CHECKPOINT)):
+        if (run_dir / relative).is_file():
+            steps[name] = read_checkpoint(run_dir / relative, load_optimizer=False).step
+    return steps
+
+
+def latest_sample_gif(run_dir: Path) -> Path | None:
+    """The newest ``RUN/samples/step_*.gif`` (by step), else the demo's ``RUN/samples.gif``."""
+    samples = run_dir / SAMPLES_DIR
+    found = sorted(samples.glob("*.gif"), key=lambda p: (len(p.name), p.name)) if samples.is_dir() else []
+    if found:
+        return found[-1]
+    demo = run_dir / DEMO_SAMPLES_GIF
+    return demo if demo.is_file() else None
+
+
+# -- plots ----------------------------------------------------------------------------------------
+
+
+def plot_run_curves(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> Path:
+    """Draw a run's training curves (loss, learning rate, evaluations beside the baselines).
+
+    Args:
+        run_dir: the run folder.
+        path: the ``.png`` to write; default ``RUN/training_curves.png``.
+
+    Returns:
+        The path written.
+    """
+    from videoae.visualize import plot_training_curves
+
+    run_dir = run_folder(run_dir)
+    out = run_dir / CURVES_FILE if path is None else check_png_path(path)
+    records = read_metrics(run_dir)
+    return plot_training_curves(records, out, title=f"videoae training: {run_dir.resolve().name}")
+
+
+def check_png_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, checked to name a ``.png`` file (not a folder) before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder; give a file name ending in .png")
+    if path.suffix.lower() != ".png":
+        raise InvalidInputError(f"{path}: pictures are written as PNG; give a file name ending in .png")
+    return path
+
+
+def _image_shape(frame_shape: tuple[int, ...]) -> tuple[int, int]:
+    if len(frame_shape) == 3 and frame_shape[0] == 1:
+        return int(frame_shape[1]), int(frame_shape[2])
+    if len(frame_shape) == 2:
+        return int(frame_shape[0]), int(frame_shape[1])
+    raise InvalidInputError(
+        f"this model's frames have shape {list(frame_shape)}, not one grayscale image (1, H, W): "
+        "its weights have no picture to draw; weight figures need a model trained on image frames"
+    )
+
+
+def encoder_input_weights(model: CompositeModel, gate: str = DEFAULT_GATE) -> np.ndarray:
+    """The first encoder layer's input weights of one gate, (hidden_size, pixels): row k is unit k's."""
+    if gate not in GATES:
+        raise InvalidInputError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
+    layer = model.encoder.layers[0]
+    hidden = layer.hidden_size
+    start = GATES.index(gate) * hidden
+    return layer.weight_ih.detach()[start : start + hidden].float().cpu().numpy()
+
+
+def output_weights(model: CompositeModel) -> tuple[np.ndarray, str]:
+    """The readout weights of the future predictor (else the reconstruction decoder) as
+    (hidden_size, pixels), row k being the image unit k paints, and that decoder's name."""
+    if model.predictor is not None:
+        decoder, name = model.predictor, "future predictor"
+    else:
+        decoder, name = model.reconstructor, "reconstruction decoder"
+    return decoder.readout.weight.detach().float().cpu().numpy().T, name
+
+
+def plot_model_weights(
+    model: CompositeModel,
+    path: str | os.PathLike[str],
+    *,
+    layer: str = "both",
+    num_tiles: int = DEFAULT_NUM_TILES,
+    gate: str = DEFAULT_GATE,
+) -> Path:
+    """The paper's weight figure: each unit's weights on the pixels as a frame-sized tile.
+
+    ``layer="both"`` draws two labelled panels into one PNG, the encoder's input weights above the
+    output weights; ``"input"`` or ``"output"`` draws one.
+
+    Args:
+        model: a :class:`~videoae.models.CompositeModel` with grayscale image frames.
+        path: destination ``.png``.
+        layer: ``"both"``, ``"input"`` (first encoder layer, weights from the frame) or
+            ``"output"`` (the decoder's readout, weights to the frame).
+        num_tiles: units shown, the first ones.
+        gate: which gate's input weights to show: ``input``, ``forget``, ``cell`` (g, default) or ``output``.
+
+    Returns:
+        The path written.
+    """
+    from videoae.visualize import plot_weights, write_atomically
+
+    path = check_png_path(path)
+    if layer not in WEIGHT_LAYERS:
+        raise InvalidInputError(f"unknown layer {layer!r}; choose one of {', '.join(WEIGHT_LAYERS)}")
+    if isinstance(num_tiles, bool) or not isinstance(num_tiles, int) or num_tiles < 1:
+        raise InvalidInputError(f"the number of tiles must be a positive integer, got {num_tiles!r}")
+    frame = _image_shape(tuple(model.config.frame_shape))
+    hidden = model.config.hidden_size
+    shown = min(num_tiles, hidden)
+    panels = []
+    if layer in ("both", "input"):
+        title = f"encoder input weights (first {shown} of {hidden} units, {GATE_LABELS[gate]}, layer 1)"
+        panels.append((encoder_input_weights(model, gate), title))
+    if layer in ("both", "output"):
+        weights, decoder = output_weights(model)
+        panels.append((weights, f"output weights of the {decoder} (first {shown} of {hidden} units)"))
+    if len(panels) == 1:
+        weights, title = panels[0]
+        return plot_weights(weights, path, frame_shape=frame, num_tiles=shown, title=title)
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory(prefix="videoae-weights-") as scratch:
+        images = []
+        for index, (weights, title) in enumerate(panels):
+            drawn = plot_weights(weights, Path(scratch) / f"panel{index}.png", frame_shape=frame, num_tiles=shown, title=title)
+            with Image.open(drawn) as image:
+                images.append(image.convert("RGB"))
+    width = max(image.width for image in images)
+    height = sum(image.height for image in images) + PANEL_GAP_PX * (len(images) - 1)
+    combined = Image.new("RGB", (width, height), "white")
+    top = 0
+    for image in images:
+        combined.paste(image, ((width - image.width) // 2, top))
+        top += image.height + PANEL_GAP_PX
+    return write_atomically(path, lambda stream: combined.save(stream, format="PNG"))
+
+
+# -- the HTML page --------------------------------------------------------------------------------
+
+
+def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> Path:
+    """Write one self-contained HTML page about a run, atomically.
+
+    The page holds the run's config, its evaluation beside the baselines (units stated), the
+    training curves, the per-frame plot, the latest sample GIF and the checkpoints' steps; images
+    are embedded as data URIs, so the single file opens anywhere, offline.
+
+    Args:
+        run_dir: the run folder (it needs ``metrics.jsonl``).
+        path: the page to write; default ``RUN/report.html``.
+
+    Returns:
+        The path written.
+    """
+    from videoae.report_html import build_report
+    from videoae.visualize import write_atomically
+
+    run_dir = run_folder(run_dir)
+    out = run_dir / REPORT_FILE if path is None else Path(path)
+    if out.is_dir():
+        raise InvalidInputError(f"{out} is a folder; give a file name for the report, e.g. {out / REPORT_FILE}")
+    page = build_report(run_dir)
+    return write_atomically(out, lambda stream: stream.write(page.encode("utf-8")))
