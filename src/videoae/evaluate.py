@@ -5,6 +5,11 @@ The first ``num_input_frames`` frames of each video are the model's input, the f
 :mod:`videoae.metrics` (nats per frame, errors summed per frame, SSIM and PSNR per frame), averaged
 over frames and sequences, beside two baselines that set the scale: repeating the last input frame
 and filling every pixel with the mean intensity of the input.
+
+:func:`evaluate` scores an array of videos; :func:`evaluate_data` scores a named data set (see
+:mod:`videoae.evaluation_data`) a block of sequences at a time, with the same result. Predictions
+may run past the horizon a model was trained on: evaluation is inference, so a conditional
+decoder is fed its own previous output for as many frames as there is truth to score.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from videoae.errors import InvalidInputError
+from videoae.evaluation_data import DEFAULT_BLOCK_SEQUENCES, EvaluationData
 from videoae.metrics import UNITS, per_frame_metrics, summarize
 
 logger = logging.getLogger(__name__)
@@ -218,3 +224,68 @@ def evaluate(
     result["data"] = {"num_sequences": int(num_sequences), "num_input_frames": int(num_input_frames), "num_future_frames": int(future)}
     result["units"] = dict(UNITS)
     return result
+
+
+def _weighted_mean(parts: list, weights: list[int]) -> object:
+    """The mean of same-shaped results (nested dicts and lists of numbers), weighted by ``weights``."""
+    first = parts[0]
+    if isinstance(first, dict):
+        return {key: _weighted_mean([part[key] for part in parts], weights) for key in first}
+    if isinstance(first, list):
+        return [_weighted_mean([part[index] for part in parts], weights) for index in range(len(first))]
+    total = sum(weights)
+    return sum(float(part) * weight for part, weight in zip(parts, weights)) / total
+
+
+def evaluate_data(
+    model: nn.Module | None,
+    data: EvaluationData,
+    *,
+    num_input_frames: int = DEFAULT_NUM_INPUT_FRAMES,
+    num_future: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    device: str | torch.device | None = None,
+    baselines: bool = True,
+    block_sequences: int = DEFAULT_BLOCK_SEQUENCES,
+) -> dict:
+    """:func:`evaluate` on an :class:`~videoae.evaluation_data.EvaluationData`, a block at a time.
+
+    Memory stays bounded by one block whatever the number of sequences and frames (a 100-frame
+    rollout on 10,000 sequences included). Means of blocks are combined weighted by their sequence
+    counts, which gives the mean over all sequences.
+
+    Args:
+        model, num_input_frames, num_future, batch_size, device, baselines: as for :func:`evaluate`.
+        data: the videos, e.g. from :func:`~videoae.evaluation_data.evaluation_data`.
+        block_sequences: sequences loaded at once.
+
+    Returns:
+        :func:`evaluate`'s result, with ``data`` describing the data set (source, sequences, digits,
+        frame size) and the input and future frames scored.
+    """
+    results, counts = [], []
+    for block in data.blocks(block_sequences):
+        results.append(
+            evaluate(
+                model,
+                block,
+                num_input_frames=num_input_frames,
+                num_future=num_future,
+                batch_size=batch_size,
+                device=device,
+                baselines=baselines,
+            )
+        )
+        counts.append(len(block))
+        # Progress is worth a line only when there is more than one block to wait for.
+        level = logging.INFO if data.num_sequences > block_sequences else logging.DEBUG
+        logger.log(level, "evaluated %d of %d sequences", sum(counts), data.num_sequences)
+    units, frames = results[0].pop("units"), results[0].pop("data")
+    for result in results[1:]:
+        del result["units"], result["data"]
+    merged = results[0] if len(results) == 1 else _weighted_mean(results, counts)
+    description = data.describe()
+    description.pop("num_frames", None)  # the frames scored are stated next
+    merged["data"] = {**description, "num_input_frames": frames["num_input_frames"], "num_future_frames": frames["num_future_frames"]}
+    merged["units"] = units
+    return merged

@@ -1,0 +1,339 @@
+"""``videoae eval``, ``videoae predict`` and ``videoae features``: using a trained model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from videoae.errors import InvalidInputError
+
+DEFAULT_BATCH_SIZE = 64
+CHECKPOINT_HELP = "a run folder (its best checkpoint, else its last) or a .safetensors checkpoint file"
+DATA_HELP = (
+    "embedded (default: the embedded test set, generated as long as needed), standard (mnist_test_seq.npy), "
+    "standard-test (its last 1,000 sequences, the seed notebook's test split), or a path to videos "
+    "(.npy/.npz, GIF, folder of frames)"
+)
+TABLE_ROWS = (("model: prediction", "prediction"), ("model: reconstruction", "reconstruction"))
+DATA_NAMES = {"embedded": "the embedded test set", "standard": "the standard test set", "standard-test": "the standard test split"}
+# An autoencoder-only model has no horizon of its own; its baselines are scored on this many frames.
+AUTOENCODER_FUTURE_FRAMES = 10
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register ``videoae eval``, ``videoae predict`` and ``videoae features``."""
+    evaluate = commands.add_parser(
+        "eval",
+        help="score a trained model (BCE, MSE, MAE, SSIM, PSNR) beside copy-last and mean baselines",
+        description="Score a model's predictions and reconstructions per frame, beside two baselines, on the "
+        "embedded test set, the standard test file or your own videos; optionally write the numbers as JSON "
+        "and the per-frame curves as a PNG.",
+    )
+    evaluate.add_argument("checkpoint", metavar="CKPT", help=CHECKPOINT_HELP)
+    _add_data_options(evaluate)
+    evaluate.add_argument("--future", type=int, metavar="K", help="frames to predict and score (default: as trained, capped by the data)")
+    _add_model_options(evaluate)
+    evaluate.add_argument("--resize", action="store_true", help="resize a file's frames to the model's frame size")
+    evaluate.add_argument("--json", metavar="OUT.json", help="write the scores, with per-frame curves, as JSON")
+    evaluate.add_argument("--plot", metavar="OUT.png", help="draw the per-frame curves (default: beside --json, as OUT.png)")
+    evaluate.add_argument("--no-plot", action="store_true", help="draw no plot beside --json")
+    evaluate.set_defaults(run=_run_eval)
+
+    predict = commands.add_parser(
+        "predict",
+        help="predict the frames that follow your videos; write GIFs, PNG strips and .npy frames",
+        description="For each video: a GIF and a PNG strip of input | ground truth | reconstruction | prediction "
+        "and the predicted frames as float32 NAME_prediction.npy (K, H, W) in [0, 1].",
+    )
+    predict.add_argument("checkpoint", metavar="CKPT", help=CHECKPOINT_HELP)
+    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="videos: .npy/.npz (one or several videos), GIF, or a folder of PNG/JPEG frames")
+    predict.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder to write into (created if missing)")
+    predict.add_argument("--future", type=int, metavar="K", help="frames to predict (default: as trained; any number works)")
+    _add_model_options(predict)
+    predict.add_argument("--layout", choices=("TNHW", "NTHW"), default="TNHW", help="axis order of a 4-D array file (default %(default)s)")
+    predict.add_argument("--resize", action="store_true", help="resize frames of another size to the model's")
+    predict.set_defaults(run=_run_predict)
+
+    features = commands.add_parser(
+        "features",
+        help="write the encoder's representation of each sequence as a float32 .npy",
+        description="One feature vector per sequence: the encoder's final (h, c) of every layer after reading the "
+        "input frames, float32 (N, 2 * layers * hidden).",
+    )
+    features.add_argument("checkpoint", metavar="CKPT", help=CHECKPOINT_HELP)
+    features.add_argument("data", metavar="DATA", help=DATA_HELP)
+    features.add_argument("-o", "--output", required=True, metavar="FEATS.npy", help="file to write")
+    features.add_argument("--num-sequences", type=int, metavar="N", help="the first N sequences (default all; 10,000 embedded)")
+    features.add_argument("--num-digits", type=int, metavar="K", help="digits per embedded sequence (default 2)")
+    _add_model_options(features)
+    features.add_argument("--layout", choices=("TNHW", "NTHW"), default="TNHW", help="axis order of a 4-D array file (default %(default)s)")
+    features.add_argument("--resize", action="store_true", help="resize a file's frames to the model's frame size")
+    features.set_defaults(run=_run_features)
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="embedded", metavar="DATA", help=DATA_HELP)
+    parser.add_argument("--num-sequences", type=int, metavar="N", help="score the first N sequences (default all; 10,000 embedded)")
+    parser.add_argument("--num-digits", type=int, metavar="K", help="digits per embedded sequence (default 2; 1 and 3 are the paper's out-of-domain tests)")
+    parser.add_argument("--layout", choices=("TNHW", "NTHW"), default="TNHW", help="axis order of a 4-D array file (default %(default)s)")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input-frames", type=int, metavar="N", help="frames the encoder reads (default: as trained, 10 for every preset)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="B", help="sequences per forward pass (default %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N (default auto)")
+
+
+# -- checks shared by the commands ------------------------------------------------------------------
+
+
+def _check_positive(args: argparse.Namespace, *names: str) -> None:
+    for name in names:
+        value = getattr(args, name.replace("-", "_"))
+        if value is not None and value < 1:
+            raise InvalidInputError(f"--{name} must be at least 1, got {value}")
+
+
+def _check_output_file(path: str, suffix: str, option: str) -> Path:
+    """Fail before the work, not after it: a wrong suffix, a folder, or a parent that is a file."""
+    output = Path(path)
+    if output.is_dir():
+        raise InvalidInputError(f"{option} {output}: is a folder; give a file name to write to")
+    if output.suffix.lower() != suffix:
+        raise InvalidInputError(f"{option} {output}: give a file name ending in {suffix}")
+    _check_writable_parent(output, option)
+    return output
+
+
+def _check_writable_parent(path: Path, option: str) -> None:
+    existing = next((p for p in path.absolute().parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise InvalidInputError(f"{option} {path}: {existing} is a file, not a folder; choose another path")
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise InvalidInputError(f"{option} {path}: cannot write into {existing}; choose another path")
+
+
+def _load_model(args: argparse.Namespace):
+    import torch
+
+    from videoae.checkpoint import load_model, resolve_checkpoint_path
+    from videoae.predict import model_frame_size
+
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    path = resolve_checkpoint_path(args.checkpoint)
+    model = load_model(path, device=device)
+    model_frame_size(model)  # a model of images, or a clear refusal
+    return model, path
+
+
+def _size(size: tuple[int, int]) -> str:
+    return f"{size[1]}x{size[0]}"
+
+
+def _data_name(source: str) -> str:
+    return DATA_NAMES.get(source, source)
+
+
+def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_frames: int):
+    """The data named by DATA / --data, at most ``num_frames`` frames per sequence, checked against the model."""
+    from videoae.errors import DataNotFoundError
+    from videoae.evaluation_data import DATA_SOURCES, EMBEDDED, evaluation_data
+
+    spec = args.data
+    is_file = spec not in DATA_SOURCES
+    if args.num_digits is not None and spec != EMBEDDED:
+        raise InvalidInputError(f"--num-digits only applies to the embedded test set, not to {_data_name(spec)}")
+    try:
+        data = evaluation_data(
+            spec,
+            num_frames=num_frames,
+            num_sequences=args.num_sequences,
+            num_digits=args.num_digits,
+            allow_fewer_frames=True,
+            layout=args.layout,
+            frame_size=model_size if args.resize and is_file else None,
+        )
+    except DataNotFoundError:
+        from videoae.data.standard_test_set import standard_test_set_path
+
+        raise InvalidInputError(
+            f"the standard test file is not at {standard_test_set_path()}; download it with `videoae data download moving-mnist` "
+            f"(819 MB, md5-checked) or evaluate on --data {EMBEDDED}"
+        ) from None
+    if tuple(data.frame_size) != tuple(model_size):
+        hint = "pass --resize to resize them" if is_file else "use a model of that frame size, or your own videos with a path and --resize"
+        raise InvalidInputError(
+            f"the model takes {_size(model_size)} frames but {_data_name(data.source)} has {_size(data.frame_size)} frames; {hint}"
+        )
+    return data
+
+
+# -- eval ---------------------------------------------------------------------------------------------
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from videoae.evaluate import evaluate_data
+    from videoae.predict import model_frame_size
+
+    _check_positive(args, "future", "input-frames", "num-sequences", "num-digits", "batch-size")
+    json_path = _check_output_file(args.json, ".json", "--json") if args.json else None
+    if args.plot and args.no_plot:
+        raise InvalidInputError("--plot and --no-plot contradict each other; give one of them")
+    plot_path = None if args.no_plot else args.plot or (json_path.with_suffix(".png") if json_path else None)
+    if plot_path is not None:
+        plot_path = _check_output_file(str(plot_path), ".png", "--plot")
+    model, checkpoint = _load_model(args)
+    config, model_size = model.config, model_frame_size(model)
+    if args.plot and not config.predict:
+        raise InvalidInputError("--plot draws the prediction's per-frame curves, and this model has no future predictor; drop --plot")
+    num_input = args.input_frames or config.num_input_frames
+    wanted_future = args.future or (config.num_future_frames if config.predict else AUTOENCODER_FUTURE_FRAMES)
+    data = _evaluation_data(args, model_size, num_input + wanted_future)
+    available = data.num_frames - num_input
+    if available < 1:
+        raise InvalidInputError(
+            f"{_data_name(data.source)} has {data.num_frames} frames per sequence: none are left after {num_input} input frames to score predictions on; "
+            "lower --input-frames"
+        )
+    if args.future is not None and args.future > available:
+        raise InvalidInputError(
+            f"{_data_name(data.source)} has {data.num_frames} frames per sequence: after {num_input} input frames at most {available} can be scored; "
+            f"use --future {available} or less (or --data embedded, which generates as many frames as needed)"
+        )
+    future = min(wanted_future, available)
+    result = evaluate_data(model, data, num_input_frames=num_input, num_future=future, batch_size=args.batch_size)
+    result.pop("units")  # the table's last lines and docs/evaluation.md state them
+    record = {key: result[key] for key in ("prediction", "reconstruction", "baselines") if key in result}
+    record["data"], record["checkpoint"] = result["data"], str(checkpoint)
+    print(f"checkpoint {checkpoint}")
+    print(_data_line(record["data"]))
+    print(_metrics_table(record, model_size))
+    if json_path is not None:
+        from videoae.visualize import write_atomically
+
+        text = json.dumps(record, indent=2) + "\n"
+        print(f"wrote {write_atomically(json_path, lambda stream: stream.write(text.encode('utf-8')))}")
+    if plot_path is not None:
+        print(_write_plot(record, plot_path))
+    return 0
+
+
+def _data_line(data: dict) -> str:
+    digits = f", {data['num_digits']} digits" if data.get("num_digits") else ""
+    return (
+        f"data: {data['source']}, {data['num_sequences']} sequences{digits}, "
+        f"{data['num_input_frames']} input frames -> {data['num_future_frames']} predicted frames"
+    )
+
+
+def _metrics_table(record: dict, frame_size: tuple[int, int]) -> str:
+    """Prediction and reconstruction rows beside the baselines, and what the numbers mean."""
+    rows = [(label, record.get(key)) for label, key in TABLE_ROWS]
+    rows += [(f"baseline: {name}", values) for name, values in record.get("baselines", {}).items()]
+    lines = [f"{'':<24}{'BCE':>10}{'MSE':>10}{'MAE':>10}{'SSIM':>8}{'PSNR':>8}"]
+    for label, values in rows:
+        if values:
+            lines.append(
+                f"{label:<24}{values['bce']:>10.1f}{values['mse']:>10.2f}{values['mae']:>10.2f}{values['ssim']:>8.4f}{values['psnr']:>8.2f}"
+            )
+    pixels = frame_size[0] * frame_size[1]
+    lines.append(f"BCE: nats per frame (cross-entropy summed over a frame's {pixels} pixels); MSE, MAE: summed over a frame's")
+    lines.append(f"{pixels} pixels (values in [0, 1]); SSIM, PSNR (dB): per frame. All are per-frame averages over frames")
+    lines.append("and sequences: multiply by the number of frames for per-sequence numbers.")
+    return "\n".join(lines)
+
+
+def _write_plot(record: dict, path: Path) -> str:
+    from videoae.visualize import plot_per_frame
+
+    if "prediction" not in record:
+        return "no per-frame plot: the model has no future predictor"
+    return f"wrote {plot_per_frame(record, path)}"
+
+
+# -- predict ------------------------------------------------------------------------------------------
+
+
+def _video_name(path: Path) -> str:
+    return path.name if path.is_dir() else path.stem
+
+
+def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int]) -> list[tuple[str, object]]:
+    """Every input as (name, float32 (N, T, H, W) videos), checked before anything is written."""
+    from videoae.data.video_io import read_videos
+
+    seen: dict[str, str] = {}
+    loaded = []
+    for given in args.inputs:
+        path = Path(given)
+        name = _video_name(path.resolve()) if path.exists() else _video_name(path)
+        if name in seen:
+            raise InvalidInputError(f"{given} and {seen[name]} would both write files named {name}.*; rename one, or run predict on each")
+        seen[name] = given
+        videos = read_videos(path, layout=args.layout)
+        size = tuple(videos.shape[2:])
+        if size != model_size:
+            if not args.resize:
+                raise InvalidInputError(
+                    f"{given}: frames are {_size(size)} but the model takes {_size(model_size)}; pass --resize to resize them"
+                )
+            print(f"warning: {given}: resizing {_size(size)} frames to the model's {_size(model_size)}", file=sys.stderr)
+            videos = read_videos(path, layout=args.layout, frame_size=model_size)
+        loaded.append((name, videos))
+    return loaded
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from videoae.predict import model_frame_size, predict_videos, write_prediction
+
+    _check_positive(args, "future", "input-frames", "batch-size")
+    out_dir = Path(args.output)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInputError(f"-o {out_dir}: is a file, not a folder; give a folder to write the predictions into")
+    _check_writable_parent(out_dir / "x", "-o")
+    model, checkpoint = _load_model(args)
+    if model.predictor is None:
+        raise InvalidInputError(f"{checkpoint} is an autoencoder without a future predictor (predict=False); predict needs a model that has one")
+    model_size = model_frame_size(model)
+    num_input = args.input_frames or model.config.num_input_frames
+    inputs = _read_inputs(args, model_size)
+    for (name, videos), given in zip(inputs, args.inputs):
+        if videos.shape[1] < num_input:
+            raise InvalidInputError(f"{given}: has {videos.shape[1]} frames but the model reads {num_input} input frames; pass a smaller --input-frames")
+    for name, videos in inputs:
+        outputs = predict_videos(model, videos, num_input_frames=num_input, num_future=args.future, batch_size=args.batch_size)
+        for index in range(len(videos)):
+            video_name = name if len(videos) == 1 else f"{name}_{index}"
+            written = write_prediction(out_dir, video_name, outputs.video(index))
+            future = outputs.prediction.shape[1]
+            print(f"wrote {written['gif']}, {written['png']}, {written['npy']} ({future} predicted frames, float32 {tuple(outputs.prediction.shape[1:])})")
+    return 0
+
+
+# -- features -----------------------------------------------------------------------------------------
+
+
+def _run_features(args: argparse.Namespace) -> int:
+    from videoae.predict import encoder_features, model_frame_size, save_features
+
+    _check_positive(args, "input-frames", "num-sequences", "num-digits", "batch-size")
+    output = _check_output_file(args.output, ".npy", "-o")
+    model, _ = _load_model(args)
+    model_size = model_frame_size(model)
+    num_input = args.input_frames or model.config.num_input_frames
+    data = _evaluation_data(args, model_size, num_input)
+    if data.num_frames < num_input:
+        raise InvalidInputError(f"{_data_name(data.source)} has {data.num_frames} frames per sequence but the encoder reads {num_input}; pass --input-frames {data.num_frames}")
+    features = encoder_features(model, data, num_input_frames=num_input, batch_size=args.batch_size)
+    path = save_features(output, features)
+    config = model.config
+    print(
+        f"wrote {path}: float32 {features.shape}, {features.shape[0]} sequences x {features.shape[1]} features "
+        f"(the encoder's final h and c of {config.num_layers} layer(s) of {config.hidden_size} units, after {num_input} frames)"
+    )
+    return 0

@@ -1,0 +1,216 @@
+"""Inference on videos: predictions, reconstructions and encoder features, and the files they go to.
+
+The first ``num_input_frames`` frames of a video are the model's input; the frames after them (if
+any) are the ground truth its predictions are shown beside. Models run in eval mode without
+autograd, so a conditional decoder is fed its own previous output, as at any inference, and
+predictions may run past the horizon the model was trained on.
+
+Files written for one video named ``NAME`` (all atomically): ``NAME.gif`` (input | ground truth |
+reconstruction | prediction, animated), ``NAME.png`` (the same as a still strip) and
+``NAME_prediction.npy``: the predicted frames as float32 ``(K, H, W)`` in [0, 1], exactly the
+model's output (no rounding to 8 bits).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from videoae.errors import InvalidInputError
+from videoae.evaluation_data import DEFAULT_BLOCK_SEQUENCES, EvaluationData
+from videoae.models import CompositeModel
+from videoae.visualize import save_comparison_gif, save_comparison_png, write_atomically
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 64
+UINT8_MAX = 255.0
+GRAYSCALE_CHANNELS = 1
+PREDICTION_SUFFIX = "_prediction.npy"
+
+
+@dataclass
+class Prediction:
+    """A model's outputs for N videos, float32 (N, T, H, W) arrays in [0, 1].
+
+    Attributes:
+        inputs: the input frames.
+        truth: the frames that follow the input in the videos (at most as many as predicted), or
+            None when the videos end with the input.
+        reconstruction: the reconstructed inputs in natural order, or None without a reconstructor.
+        prediction: the predicted future frames.
+    """
+
+    inputs: np.ndarray
+    truth: np.ndarray | None
+    reconstruction: np.ndarray | None
+    prediction: np.ndarray
+
+    def video(self, index: int) -> Prediction:
+        """The outputs for one video, each (1, T, H, W)."""
+        pick = slice(index, index + 1)
+        return Prediction(
+            inputs=self.inputs[pick],
+            truth=None if self.truth is None else self.truth[pick],
+            reconstruction=None if self.reconstruction is None else self.reconstruction[pick],
+            prediction=self.prediction[pick],
+        )
+
+
+def model_frame_size(model: CompositeModel) -> tuple[int, int]:
+    """The (height, width) of the grayscale frames ``model`` reads; an error for other models."""
+    shape = tuple(model.config.frame_shape)
+    if len(shape) != 3 or shape[0] != GRAYSCALE_CHANNELS:
+        raise InvalidInputError(
+            f"this model reads frames of shape {shape}, not grayscale images (1, H, W); run it from Python on arrays of that shape"
+        )
+    return int(shape[1]), int(shape[2])
+
+
+def _check_positive(name: str, value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _to_tensor(videos: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(n, T, H, W) uint8 or float -> float32 (n, T, 1, H, W) in [0, 1] on ``device``."""
+    tensor = torch.from_numpy(np.array(videos))  # a writable copy: inputs may be read-only views
+    tensor = tensor.float().div(UINT8_MAX) if tensor.dtype == torch.uint8 else tensor.float()
+    return tensor.unsqueeze(2).to(device)
+
+
+def _device(model: CompositeModel) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _check_videos(model: CompositeModel, videos: np.ndarray, num_input_frames: int) -> None:
+    if not isinstance(videos, np.ndarray) or videos.ndim != 4 or 0 in videos.shape:
+        raise InvalidInputError(f"videos must be a non-empty (N, T, H, W) array, got {getattr(videos, 'shape', type(videos).__name__)}")
+    height, width = model_frame_size(model)
+    if videos.shape[2:] != (height, width):
+        found_h, found_w = videos.shape[2:]
+        raise InvalidInputError(f"the model takes {width}x{height} frames but the videos have {found_w}x{found_h} frames; resize them first")
+    if videos.shape[1] < num_input_frames:
+        raise InvalidInputError(f"the videos have {videos.shape[1]} frames but the model is to read {num_input_frames} input frames; read fewer")
+
+
+def predict_videos(
+    model: CompositeModel,
+    videos: np.ndarray,
+    *,
+    num_input_frames: int | None = None,
+    num_future: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Prediction:
+    """Reconstruct the first frames of each video and predict the frames after them.
+
+    Args:
+        model: a model with a future predictor.
+        videos: (N, T, H, W), uint8 in 0-255 or float in [0, 1], with T >= ``num_input_frames``.
+        num_input_frames: frames read by the encoder (default: as the model was trained).
+        num_future: frames to predict (default: as the model was trained); any number works.
+        batch_size: videos per forward pass; does not change the result.
+
+    Returns:
+        The inputs, the true frames after them (when the videos have any), the reconstruction and
+        the prediction.
+    """
+    if model.predictor is None:
+        raise InvalidInputError("this model has no future predictor (it was built with predict=False); use model.reconstruct instead")
+    config = model.config
+    num_input_frames = _check_positive("num_input_frames", num_input_frames) or config.num_input_frames
+    num_future = _check_positive("num_future", num_future) or config.num_future_frames
+    batch_size = _check_positive("batch_size", batch_size)
+    _check_videos(model, videos, num_input_frames)
+    device = _device(model)
+    predictions, reconstructions = [], []
+    for start in range(0, len(videos), batch_size):
+        inputs = _to_tensor(videos[start : start + batch_size, :num_input_frames], device)  # (B, T_in, 1, H, W)
+        predictions.append(model.predict(inputs, num_future)[:, :, 0].float().cpu().numpy())
+        if model.reconstructor is not None:
+            reconstructions.append(model.reconstruct(inputs)[:, :, 0].float().cpu().numpy())
+    frames = _to_tensor(videos, torch.device("cpu"))[:, :, 0].numpy()  # float32 (N, T, H, W)
+    truth = frames[:, num_input_frames : num_input_frames + num_future]
+    return Prediction(
+        inputs=frames[:, :num_input_frames],
+        truth=truth if truth.shape[1] > 0 else None,
+        reconstruction=np.concatenate(reconstructions) if reconstructions else None,
+        prediction=np.concatenate(predictions),
+    )
+
+
+def encoder_features(
+    model: CompositeModel,
+    data: EvaluationData | np.ndarray,
+    *,
+    num_input_frames: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    block_sequences: int = DEFAULT_BLOCK_SEQUENCES,
+) -> np.ndarray:
+    """The learned representation of each video: the encoder's final (h, c) of every layer.
+
+    Args:
+        model: a trained model.
+        data: (N, T, H, W) videos (uint8 or float in [0, 1]) or an
+            :class:`~videoae.evaluation_data.EvaluationData`, read a block at a time.
+        num_input_frames: the first frames of each video read by the encoder (default: as trained).
+        batch_size: videos per forward pass; does not change the result.
+        block_sequences: sequences of an ``EvaluationData`` loaded at once.
+
+    Returns:
+        float32 (N, 2 * num_layers * hidden_size), ordered as :meth:`CompositeModel.features`.
+    """
+    num_input_frames = _check_positive("num_input_frames", num_input_frames) or model.config.num_input_frames
+    batch_size = _check_positive("batch_size", batch_size)
+    blocks = data.blocks(block_sequences) if isinstance(data, EvaluationData) else [data]
+    device = _device(model)
+    features = []
+    for block in blocks:
+        _check_videos(model, block, num_input_frames)
+        for start in range(0, len(block), batch_size):
+            inputs = _to_tensor(block[start : start + batch_size, :num_input_frames], device)
+            features.append(model.features(inputs).float().cpu().numpy())
+        logger.debug("encoded %d sequences", sum(len(f) for f in features))
+    return np.concatenate(features)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> Path:
+    if path.suffix.lower() != ".npy":
+        raise InvalidInputError(f"{path}: give a file name ending in .npy")
+    return write_atomically(path, lambda stream: np.save(stream, array, allow_pickle=False))
+
+
+def save_features(path: str | Path, features: np.ndarray) -> Path:
+    """Write features as a float32 ``.npy`` file, atomically (what was there survives a failure)."""
+    return _save_npy(Path(path), np.ascontiguousarray(features, dtype=np.float32))
+
+
+def write_prediction(out_dir: str | Path, name: str, outputs: Prediction, *, frame_ms: int | None = None) -> dict[str, Path]:
+    """Write one video's comparison GIF and PNG and its predicted frames (see the module docstring).
+
+    Args:
+        out_dir: folder to write into (created if missing).
+        name: the files' common name, without suffix.
+        outputs: the outputs of one video (:meth:`Prediction.video`).
+        frame_ms: GIF frame duration (default: the comparison GIF's).
+
+    Returns:
+        ``{"gif": path, "png": path, "npy": path}``.
+    """
+    if len(outputs.prediction) != 1:
+        raise InvalidInputError(f"write_prediction writes one video at a time, got {len(outputs.prediction)}; use Prediction.video(i)")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InvalidInputError(f"{out_dir} is a file, not a folder; give a folder to write the predictions into")
+    panels = dict(inputs=outputs.inputs, truth=outputs.truth, reconstruction=outputs.reconstruction, prediction=outputs.prediction)
+    gif_options = {} if frame_ms is None else {"frame_ms": frame_ms}
+    return {
+        "gif": save_comparison_gif(out_dir / f"{name}.gif", **panels, **gif_options),
+        "png": save_comparison_png(out_dir / f"{name}.png", **panels),
+        "npy": _save_npy(out_dir / f"{name}{PREDICTION_SUFFIX}", np.ascontiguousarray(outputs.prediction[0], dtype=np.float32)),
+    }
