@@ -16,11 +16,11 @@ from videoae.training_eval import comparison_arrays, evaluation_videos
 DEMO_MINUTES = 8.0  # leaves room for start-up and the final evaluation within 10 minutes
 DEMO_EVAL_SEQUENCES = 1000
 NUM_GIF_SEQUENCES = 4
-# Training settings of the demo (measured on 2 CPU cores; docs/training.md).
+# Training settings of the demo: the best of those measured on 2 CPU cores (docs/models.md).
 DEMO_TRAIN = dict(
-    batch_size=32,
+    batch_size=16,
     optimizer="adam",
-    lr=1e-3,
+    lr=2e-3,
     grad_clip=100.0,
     max_steps=1_000_000,  # the time limit ends the demo
     eval_every=250,

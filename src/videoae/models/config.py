@@ -111,7 +111,7 @@ PRESETS: dict[str, ModelConfig] = {
     ),
     # The CPU default for the demo: quality reachable within minutes on 2 cores (docs/models.md).
     "small": ModelConfig(
-        hidden_size=512,
+        hidden_size=256,
         num_layers=1,
         conditional_reconstruction=False,
         conditional_prediction=False,
