@@ -284,3 +284,9 @@ def test_sampler_is_deterministic_for_the_generator() -> None:
     b = list(StepBatchSampler(start_step=2, end_step=3, global_batch=4))
     assert a[2] == b[0] == [8, 9, 10, 11]
     assert np.array_equal(np.array(a).ravel(), np.arange(12))
+
+
+def test_training_leaves_float_handling_as_it_found_it(tmp_path: Path) -> None:
+    tiny = torch.tensor([1e-40], dtype=torch.float32)  # a denormal
+    train(tiny_run(max_steps=2, eval_every=100), tmp_path / "run", progress=False)
+    assert (tiny * 1.0).item() != 0.0, "denormals must not stay flushed after training"

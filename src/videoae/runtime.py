@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
 import sys
+from collections.abc import Iterator
 
 import torch
 
@@ -45,7 +47,19 @@ def keep_freed_memory() -> bool:
 
 
 def configure_for_training(device: torch.device | str = "cpu") -> None:
-    """Apply the CPU settings above when training or benchmarking on ``device``."""
+    """Apply the CPU settings above for the rest of the process (scripts, benchmarks)."""
     if torch.device(device).type == "cpu":
         torch.set_flush_denormal(True)
         keep_freed_memory()
+
+
+@contextlib.contextmanager
+def training_settings(device: torch.device | str = "cpu") -> Iterator[None]:
+    """The CPU settings above for the duration of a training run; denormal handling is restored
+    afterwards, so code that runs later in the same process (a notebook) sees IEEE floats again."""
+    configure_for_training(device)
+    try:
+        yield
+    finally:
+        if torch.device(device).type == "cpu":
+            torch.set_flush_denormal(False)

@@ -37,7 +37,7 @@ from videoae.data.training_batches import StepBatchSampler, training_dataset, tr
 from videoae.errors import InvalidInputError, VideoAEError
 from videoae.models import CompositeModel
 from videoae.run_config import RunConfig, TrainConfig
-from videoae.runtime import configure_for_training
+from videoae.runtime import training_settings
 from videoae.training_eval import evaluate_during_training, score
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,8 @@ def train(run: RunConfig, run_dir: str | Path, *, resume: bool = False, progress
     """
     state = distributed.setup(run.train.device)
     try:
-        return _Trainer(run, Path(run_dir), state, resume=resume, progress=progress).run()
+        with training_settings(state.device):
+            return _Trainer(run, Path(run_dir), state, resume=resume, progress=progress).run()
     finally:
         distributed.teardown(state)
 
@@ -140,7 +141,6 @@ class _Trainer:
     def __init__(self, run: RunConfig, run_dir: Path, dist: distributed.DistState, *, resume: bool, progress: bool) -> None:
         self.run_config, self.config, self.run_dir, self.dist = run, run.train, run_dir, dist
         self.progress = progress and dist.is_main
-        configure_for_training(dist.device)
         shape = run.model.frame_shape
         if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2]:
             raise InvalidInputError(f"videoae train needs grayscale square frames, model.frame_shape [1, S, S]; got {list(shape)}")
