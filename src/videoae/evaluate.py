@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import operator
 from collections.abc import Iterator
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from videoae.errors import InvalidInputError
+from videoae.validation import check_int
 from videoae.evaluation_data import DEFAULT_BLOCK_SEQUENCES, EvaluationData
 from videoae.metrics import UNITS, per_frame_metrics, summarize
 
@@ -113,24 +113,12 @@ def _model_device(model: nn.Module | None) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        number = operator.index(value)
-    except TypeError:
-        raise InvalidInputError(f"{name} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise InvalidInputError(f"{name} must be >= {minimum}, got {number}")
-    return number
-
-
 def _resolve_frames(total: int, num_input_frames: int, num_future: int | None, needs_future: bool) -> tuple[int, int]:
     """Validate the input/future split of ``total`` frames; returns (input frames, future frames)."""
-    num_input_frames = _check_int("num_input_frames", num_input_frames, 1)
+    num_input_frames = check_int("num_input_frames", num_input_frames, 1)
     if num_input_frames > total:
         raise InvalidInputError(f"num_input_frames={num_input_frames} but the videos have only {total} frames; pass a smaller num_input_frames")
-    future = total - num_input_frames if num_future is None else _check_int("num_future", num_future, 1)
+    future = total - num_input_frames if num_future is None else check_int("num_future", num_future, 1)
     if num_input_frames + future > total:
         raise InvalidInputError(
             f"num_input_frames + num_future = {num_input_frames + future} but the videos have only {total} frames: "
@@ -174,7 +162,7 @@ def evaluate(
         returns it. Keys for decoders the model lacks are absent.
     """
     videos = _check_videos(videos)
-    batch_size = _check_int("batch_size", batch_size, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     predictor = getattr(model, "predictor", None) if model is not None else None
     reconstructor = getattr(model, "reconstructor", None) if model is not None else None
     num_sequences, total_frames = videos.shape[:2]

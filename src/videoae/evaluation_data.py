@@ -17,7 +17,6 @@ a path) and hands back an :class:`EvaluationData` that loads a block of sequence
 from __future__ import annotations
 
 import logging
-import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from videoae.data.moving_mnist import (
     generate,
 )
 from videoae.errors import InvalidInputError
+from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class EvaluationData:
 
     def blocks(self, block_sequences: int = DEFAULT_BLOCK_SEQUENCES) -> Iterator[np.ndarray]:
         """Every sequence, in order, ``block_sequences`` at a time."""
-        block_sequences = _check_count("block_sequences", block_sequences)
+        block_sequences = check_int("block_sequences", block_sequences, 1)
         for start in range(0, self.num_sequences, block_sequences):
             yield self.load(start, start + block_sequences)
 
@@ -87,18 +87,6 @@ class EvaluationData:
             "frame_size": list(self.frame_size),
             **self.details,
         }
-
-
-def _check_count(name: str, value: object, minimum: int = 1) -> int:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        number = operator.index(value)
-    except TypeError:
-        raise InvalidInputError(f"{name} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise InvalidInputError(f"{name} must be at least {minimum}, got {number}")
-    return number
 
 
 def _frames_to_keep(available: int, num_frames: int | None, allow_fewer: bool, name: str) -> int:
@@ -119,7 +107,7 @@ def _sequences_to_keep(available: int, num_sequences: int | None, name: str) -> 
 
 def _embedded(num_frames: int | None, num_sequences: int | None, num_digits: int | None) -> EvaluationData:
     frames = DEFAULT_NUM_FRAMES if num_frames is None else num_frames
-    digits = DEFAULT_NUM_DIGITS if num_digits is None else _check_count("num_digits", num_digits)
+    digits = DEFAULT_NUM_DIGITS if num_digits is None else check_int("num_digits", num_digits, 1)
     count = EMBEDDED_TEST_SIZE if num_sequences is None else num_sequences
 
     def load(start: int, stop: int) -> np.ndarray:
@@ -191,9 +179,9 @@ def evaluation_data(
     if not isinstance(spec, (str, Path)) or not str(spec):
         raise InvalidInputError(f"data must be one of {', '.join(DATA_SOURCES)} or a path to videos, got {spec!r}")
     if num_frames is not None:
-        num_frames = _check_count("num_frames", num_frames)
+        num_frames = check_int("num_frames", num_frames, 1)
     if num_sequences is not None:
-        num_sequences = _check_count("num_sequences", num_sequences)
+        num_sequences = check_int("num_sequences", num_sequences, 1)
     spec = str(spec)
     if spec == EMBEDDED:
         if frame_size is not None:

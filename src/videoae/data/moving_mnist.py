@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -38,6 +37,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from videoae.data.digits import SPLITS, load_bundled_digits
 from videoae.errors import InvalidInputError
+from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -114,9 +114,9 @@ def draw_sequence_params(
     """The initial conditions and digit choices of the sequences with the given indices."""
     indices = _check_indices(indices)
     seed = _check_seed(seed)
-    num_digits = _check_int("num_digits", num_digits, 1)
+    num_digits = check_int("num_digits", num_digits, 1)
     low, high = _check_speed(speed)
-    num_available_digits = _check_int("num_available_digits", num_available_digits, 1)
+    num_available_digits = check_int("num_available_digits", num_available_digits, 1)
     u = uniforms(indices, num_digits * _DRAWS_PER_SLOT, seed=seed).reshape(-1, num_digits, _DRAWS_PER_SLOT)
     position = u[..., [_FIELD_Y, _FIELD_X]]
     theta = 2.0 * math.pi * u[..., _FIELD_DIRECTION]
@@ -203,8 +203,8 @@ def generate_indices(
     """
     indices = _check_indices(indices)
     digit_array = resolve_digits(digits)
-    num_frames = _check_int("num_frames", num_frames, 1)
-    image_size = _check_int("image_size", image_size, 1)
+    num_frames = check_int("num_frames", num_frames, 1)
+    image_size = check_int("image_size", image_size, 1)
     digit_shape = (int(digit_array.shape[1]), int(digit_array.shape[2]))
     if max(digit_shape) > image_size:
         raise InvalidInputError(
@@ -278,8 +278,8 @@ def generate(
     Returns:
         uint8 (n, num_frames, image_size, image_size).
     """
-    n = _check_int("n", n, 0)
-    start = _check_int("start", start, 0)
+    n = check_int("n", n, 0)
+    start = check_int("start", start, 0)
     if start + n > _MASK64 + 1:
         raise InvalidInputError(f"indices start + n = {start + n} exceed 2**64; use a smaller start")
     indices = np.arange(start, start + n, dtype=np.uint64)
@@ -310,20 +310,8 @@ def embedded_test_set(n: int = EMBEDDED_TEST_SIZE) -> np.ndarray:
     return videos
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise InvalidInputError(f"{name} must be an integer, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise InvalidInputError(f"{name} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise InvalidInputError(f"{name} must be at least {minimum}, got {number}")
-    return number
-
-
 def _check_seed(seed: object) -> int:
-    seed = _check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0)
     if seed > _MASK64:
         raise InvalidInputError(f"seed must be below 2**64, got {seed}")
     return seed
