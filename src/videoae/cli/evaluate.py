@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
 
 DEFAULT_BATCH_SIZE = 64
@@ -17,7 +18,6 @@ DATA_HELP = (
     "standard-test (its last 1,000 sequences, the seed notebook's test split), or a path to videos "
     "(.npy/.npz, GIF, folder of frames)"
 )
-TABLE_ROWS = (("model: prediction", "prediction"), ("model: reconstruction", "reconstruction"))
 DATA_NAMES = {"embedded": "the embedded test set", "standard": "the standard test set", "standard-test": "the standard test split"}
 # An autoencoder-only model has no horizon of its own; its baselines are scored on this many frames.
 AUTOENCODER_FUTURE_FRAMES = 10
@@ -212,7 +212,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     record["data"], record["checkpoint"] = result["data"], str(checkpoint)
     print(f"checkpoint {checkpoint}")
     print(_data_line(record["data"]))
-    print(_metrics_table(record, model_size))
+    print(metrics_table(record, model_size))
     if json_path is not None:
         from videoae.visualize import write_atomically
 
@@ -229,23 +229,6 @@ def _data_line(data: dict) -> str:
         f"data: {data['source']}, {data['num_sequences']} sequences{digits}, "
         f"{data['num_input_frames']} input frames -> {data['num_future_frames']} predicted frames"
     )
-
-
-def _metrics_table(record: dict, frame_size: tuple[int, int]) -> str:
-    """Prediction and reconstruction rows beside the baselines, and what the numbers mean."""
-    rows = [(label, record.get(key)) for label, key in TABLE_ROWS]
-    rows += [(f"baseline: {name}", values) for name, values in record.get("baselines", {}).items()]
-    lines = [f"{'':<24}{'BCE':>10}{'MSE':>10}{'MAE':>10}{'SSIM':>8}{'PSNR':>8}"]
-    for label, values in rows:
-        if values:
-            lines.append(
-                f"{label:<24}{values['bce']:>10.1f}{values['mse']:>10.2f}{values['mae']:>10.2f}{values['ssim']:>8.4f}{values['psnr']:>8.2f}"
-            )
-    pixels = frame_size[0] * frame_size[1]
-    lines.append(f"BCE: nats per frame (cross-entropy summed over a frame's {pixels} pixels); MSE, MAE: summed over a frame's")
-    lines.append(f"{pixels} pixels (values in [0, 1]); SSIM, PSNR (dB): per frame. All are per-frame averages over frames")
-    lines.append("and sequences: multiply by the number of frames for per-sequence numbers.")
-    return "\n".join(lines)
 
 
 def _write_plot(record: dict, path: Path) -> str:

@@ -6,6 +6,7 @@ import argparse
 import os
 import time
 
+from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
 
 
@@ -85,13 +86,13 @@ def _run_train(args: argparse.Namespace) -> int:
     if _is_main_process():
         print(f"trained {result.run_dir} to step {result.step} (stopped by {result.stop_reason})")
         if result.last_eval is not None:
-            print(_metrics_table(result.last_eval))
+            print(metrics_table(result.last_eval, run.model.frame_shape[1:]))
         print(f"checkpoints: {result.run_dir / 'checkpoints'}   samples: {result.run_dir / 'samples'}")
     return 0
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from videoae.demo import DEMO_EVAL_SEQUENCES, DEMO_MINUTES, run_demo
+    from videoae.demo import DEMO_EVAL_SEQUENCES, DEMO_MINUTES, demo_config, run_demo
 
     out = args.out or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
     minutes = DEMO_MINUTES if args.minutes is None else args.minutes
@@ -105,22 +106,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     result = run_demo(out, minutes=minutes, eval_sequences=sequences, progress=not args.no_progress)
     if _is_main_process():
         print(f"trained {result.steps} steps; scored on {sequences} embedded test sequences (never trained on):")
-        print(_metrics_table(result.metrics))
+        print(metrics_table(result.metrics, demo_config(minutes).model.frame_shape[1:]))
         print("files:")
         for name, path in result.files.items():
             print(f"  {name:<20} {path}")
     return 0
-
-
-def _metrics_table(metrics: dict) -> str:
-    """Prediction (and reconstruction) scores beside the baselines, with their units."""
-    rows = [("model: prediction", metrics.get("prediction")), ("model: reconstruction", metrics.get("reconstruction"))]
-    rows += [(f"baseline: {name}", values) for name, values in metrics.get("baselines", {}).items()]
-    lines = [f"{'':<24}{'BCE':>10}{'MSE':>10}{'MAE':>10}{'SSIM':>8}{'PSNR':>8}"]
-    for label, values in rows:
-        if values:
-            lines.append(
-                f"{label:<24}{values['bce']:>10.1f}{values['mse']:>10.1f}{values['mae']:>10.1f}{values['ssim']:>8.3f}{values['psnr']:>8.2f}"
-            )
-    lines.append("BCE: nats per frame; MSE, MAE: summed over a frame's 4096 pixels (values in [0, 1]); per-frame means")
-    return "\n".join(lines)
