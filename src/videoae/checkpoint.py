@@ -214,7 +214,7 @@ def save_checkpoint(
     if unsupported:
         raise InvalidInputError(f"cannot store tensors of dtype {', '.join(unsupported)} in a checkpoint; convert them first")
     _write_atomically(path, tensors, metadata)
-    logger.info("wrote checkpoint %s (step %d)", path, step)
+    logger.debug("wrote checkpoint %s (step %d)", path, step)
     return path
 
 
