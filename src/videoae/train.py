@@ -289,6 +289,9 @@ class _Trainer:
                     saved_at = self.step
                 if self.step % config.eval_every == 0 or self.step == config.max_steps:
                     self._evaluate()
+                # With several processes agreeing is a collective and a host sync: only at log steps.
+                if self.dist.enabled and self.step % config.log_every:
+                    continue
                 out_of_time = config.max_minutes > 0 and time.monotonic() - started > config.max_minutes * 60
                 if distributed.any_process(self.dist, out_of_time or stop.requested):
                     # every process must agree; a Ctrl-C on any of them stops all
