@@ -16,8 +16,8 @@ sequences (:func:`summarize` does). The conventions, so that every number says w
 - ``ssim``: structural similarity (Wang et al. 2004) with an 11x11 Gaussian window of sigma 1.5,
   data range 1, K1 = 0.01, K2 = 0.03, population (not sample) covariances, computed only where
   the window fits inside the frame (no padding), then **averaged** over the frame's pixels and
-  channels. This matches skimage's ``structural_similarity(..., gaussian_weights=True,
-  sigma=1.5, use_sample_covariance=False, data_range=1)``. Frames must be at least 11x11.
+  channels. It follows the definition of skimage's ``structural_similarity(..., gaussian_weights=True,
+  sigma=1.5, use_sample_covariance=False, data_range=1)`` (checked against a window-by-window implementation, not against skimage itself). Frames must be at least 11x11.
 - ``psnr``: ``10 log10(1 / m)`` in dB, with ``m`` the frame's **mean** squared error per pixel
   (data range 1). A perfect frame would score +inf; ``m`` is floored at ``PSNR_MSE_FLOOR``, which
   caps PSNR at ``PSNR_CAP_DB`` (100 dB) so averages stay finite.
