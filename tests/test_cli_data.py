@@ -104,10 +104,10 @@ def test_unwritable_output_fails_with_one_line(tmp_path, capsys):
 
 
 def test_read_only_folder_fails_before_generating(tmp_path, capsys, monkeypatch):
-    import videoae.cli.data
+    import videoae.cli.paths
 
     # Tests may run as root, for whom every folder is writable; pretend this one is not.
-    monkeypatch.setattr(videoae.cli.data.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(videoae.cli.paths.os, "access", lambda path, mode: False)
     monkeypatch.setattr("videoae.data.moving_mnist.generate", lambda *a, **k: pytest.fail("generated anyway"))
     code, _, stderr = run(capsys, "data", "generate", "--num", "1", "-o", str(tmp_path / "seq.npy"))
     assert code == 2 and "cannot write into" in stderr

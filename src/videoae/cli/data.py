@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
+
+from videoae.cli.paths import check_output_file
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -138,24 +139,6 @@ def _add_data_generate_commands(data_commands: argparse._SubParsersAction) -> No
     preview.set_defaults(run=_run_data_preview)
 
 
-def _check_output(path: str, suffixes: tuple[str, ...]) -> None:
-    """Fail before generating, not after: a wrong suffix or a folder nobody can write into."""
-    from pathlib import Path
-
-    from videoae.errors import InvalidInputError
-
-    output = Path(path)
-    if output.suffix.lower() not in suffixes:
-        raise InvalidInputError(f"{output}: the output must end in {' or '.join(suffixes)}")
-    if output.is_dir():
-        raise InvalidInputError(f"{output}: is a folder; give a file name to write to")
-    folder = next((p for p in output.absolute().parents if p.exists()), None)
-    if folder is not None and not folder.is_dir():
-        raise InvalidInputError(f"{output}: {folder} is a file, not a folder; choose another output path")
-    if folder is not None and not os.access(folder, os.W_OK):
-        raise InvalidInputError(f"{output}: cannot write into {folder}; choose another output path")
-
-
 def _generate_from_args(args: argparse.Namespace):
     from videoae.data.digits import generator_digits
     from videoae.data.moving_mnist import generate
@@ -178,7 +161,7 @@ def _generate_from_args(args: argparse.Namespace):
 def _run_data_generate(args: argparse.Namespace) -> int:
     from videoae.data.video_io import write_npy
 
-    _check_output(args.output, (".npy",))
+    check_output_file(args.output, (".npy",), "-o")
     videos = _generate_from_args(args)  # (N, T, H, W)
     path = write_npy(args.output, videos, layout="TNHW")
     num, frames, height, width = videos.shape
@@ -196,7 +179,7 @@ def _run_data_preview(args: argparse.Namespace) -> int:
     from videoae.data.video_io import write_gif
     from videoae.visualize import frame_table, save_png, sequence_grid
 
-    _check_output(args.output, (".gif", ".png"))
+    check_output_file(args.output, (".gif", ".png"), "-o")
     videos = _generate_from_args(args)  # (N, T, H, W)
     if Path(args.output).suffix.lower() == ".png":
         path = save_png(args.output, frame_table(videos))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+from videoae.cli.paths import check_output_file, check_writable_parent
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
 
@@ -97,25 +97,6 @@ def _check_positive(args: argparse.Namespace, *names: str) -> None:
             raise InvalidInputError(f"--{name} must be at least 1, got {value}")
 
 
-def _check_output_file(path: str, suffix: str, option: str) -> Path:
-    """Fail before the work, not after it: a wrong suffix, a folder, or a parent that is a file."""
-    output = Path(path)
-    if output.is_dir():
-        raise InvalidInputError(f"{option} {output}: is a folder; give a file name to write to")
-    if output.suffix.lower() != suffix:
-        raise InvalidInputError(f"{option} {output}: give a file name ending in {suffix}")
-    _check_writable_parent(output, option)
-    return output
-
-
-def _check_writable_parent(path: Path, option: str) -> None:
-    existing = next((p for p in path.absolute().parents if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise InvalidInputError(f"{option} {path}: {existing} is a file, not a folder; choose another path")
-    if existing is not None and not os.access(existing, os.W_OK):
-        raise InvalidInputError(f"{option} {path}: cannot write into {existing}; choose another path")
-
-
 def _load_model(args: argparse.Namespace):
     import torch
 
@@ -181,12 +162,12 @@ def _run_eval(args: argparse.Namespace) -> int:
     from videoae.predict import model_frame_size
 
     _check_positive(args, "future", "input-frames", "num-sequences", "num-digits", "batch-size")
-    json_path = _check_output_file(args.json, ".json", "--json") if args.json else None
+    json_path = check_output_file(args.json, (".json",), "--json") if args.json else None
     if args.plot and args.no_plot:
         raise InvalidInputError("--plot and --no-plot contradict each other; give one of them")
     plot_path = None if args.no_plot else args.plot or (json_path.with_suffix(".png") if json_path else None)
     if plot_path is not None:
-        plot_path = _check_output_file(str(plot_path), ".png", "--plot")
+        plot_path = check_output_file(plot_path, (".png",), "--plot")
     model, checkpoint = _load_model(args)
     config, model_size = model.config, model_frame_size(model)
     if args.plot and not config.predict:
@@ -278,7 +259,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(f"-o {out_dir}: is a file, not a folder; give a folder to write the predictions into")
-    _check_writable_parent(out_dir / "x", "-o")
+    check_writable_parent(out_dir / "x", "-o")
     model, checkpoint = _load_model(args)
     if model.predictor is None:
         raise InvalidInputError(f"{checkpoint} is an autoencoder without a future predictor (predict=False); predict needs a model that has one")
@@ -305,7 +286,7 @@ def _run_features(args: argparse.Namespace) -> int:
     from videoae.predict import encoder_features, model_frame_size, save_features
 
     _check_positive(args, "input-frames", "num-sequences", "num-digits", "batch-size")
-    output = _check_output_file(args.output, ".npy", "-o")
+    output = check_output_file(args.output, (".npy",), "-o")
     model, _ = _load_model(args)
     model_size = model_frame_size(model)
     num_input = args.input_frames or model.config.num_input_frames
