@@ -376,7 +376,9 @@ def test_failed_replace_leaves_the_old_file_and_no_temporary(tmp_path, rng, monk
     def fail(*_args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(video_io.os, "replace", fail)
+    import videoae.atomic
+
+    monkeypatch.setattr(videoae.atomic.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_npy(target, np.zeros((1, 2, 3, 3)))
     with pytest.raises(OSError, match="disk full"):

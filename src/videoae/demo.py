@@ -10,7 +10,8 @@ from videoae.checkpoint import load_model
 from videoae.evaluate import evaluate
 from videoae.models import preset
 from videoae.run_config import RunConfig, TrainConfig
-from videoae.train import BEST_CHECKPOINT, METRICS_FILE, train, write_json_atomic
+from videoae.atomic import write_json_atomically
+from videoae.train import BEST_CHECKPOINT, METRICS_FILE, train
 from videoae.training_eval import comparison_arrays, evaluation_videos
 
 DEMO_MINUTES = 8.0  # leaves room for start-up and the final evaluation within 10 minutes
@@ -57,7 +58,7 @@ def run_demo(out: str | Path, *, minutes: float = DEMO_MINUTES, eval_sequences: 
     videos = evaluation_videos(eval_sequences, config.num_input_frames + config.num_future_frames)
     metrics = evaluate(model, videos, num_input_frames=config.num_input_frames, num_future=config.num_future_frames)
     files = {"metrics (JSON)": run_dir / "eval.json"}
-    write_json_atomic(files["metrics (JSON)"], {**metrics, "checkpoint": str(run_dir / BEST_CHECKPOINT)})
+    write_json_atomically(files["metrics (JSON)"], {**metrics, "checkpoint": str(run_dir / BEST_CHECKPOINT)})
 
     records = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines() if line.strip()]
     files["training curves"] = plot_training_curves(records, run_dir / "training_curves.png", title="videoae demo: small model")

@@ -23,7 +23,8 @@ import torch
 from videoae.errors import InvalidInputError
 from videoae.evaluation_data import DEFAULT_BLOCK_SEQUENCES, EvaluationData
 from videoae.models import CompositeModel
-from videoae.visualize import save_comparison_gif, save_comparison_png, write_atomically
+from videoae.atomic import write_atomically
+from videoae.visualize import save_comparison_gif, save_comparison_png
 
 logger = logging.getLogger(__name__)
 

@@ -226,7 +226,8 @@ def plot_model_weights(
     Returns:
         The path written.
     """
-    from videoae.visualize import plot_weights, write_atomically
+    from videoae.atomic import write_atomically
+    from videoae.visualize import plot_weights
 
     path = check_png_path(path)
     if layer not in WEIGHT_LAYERS:
@@ -282,7 +283,7 @@ def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] |
         The path written.
     """
     from videoae.report_html import build_report
-    from videoae.visualize import write_atomically
+    from videoae.atomic import write_atomically
 
     run_dir = run_folder(run_dir)
     out = run_dir / REPORT_FILE if path is None else Path(path)

@@ -19,7 +19,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import signal
 import threading
 import time
@@ -32,6 +31,7 @@ from torch import nn
 from tqdm import tqdm
 
 from videoae import __version__, distributed
+from videoae.atomic import write_atomically, write_json_atomically
 from videoae.checkpoint import check_compatible, read_checkpoint, save_checkpoint
 from videoae.data.training_batches import StepBatchSampler, training_dataset, training_loader
 from videoae.errors import InvalidInputError, VideoAEError
@@ -94,13 +94,6 @@ def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) 
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, fused=fused)
     return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, foreach=True)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and ``os.replace``, so a crash leaves the old file."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temporary, path)
 
 
 def read_run_config(run_dir: str | Path) -> RunConfig:
@@ -177,7 +170,7 @@ class _Trainer:
             (self.run_dir / LAST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
             (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
             config = {**self.run_config.to_dict(), "videoae_version": __version__}
-            write_json_atomic(self.run_dir / CONFIG_FILE, config)
+            write_json_atomically(self.run_dir / CONFIG_FILE, config)
         except OSError as err:
             raise InvalidInputError(f"cannot write the run folder {self.run_dir}: {err.strerror or err}; choose another --out") from None
 
@@ -201,10 +194,8 @@ class _Trainer:
         path = self.run_dir / METRICS_FILE
         if not path.is_file():
             return
-        kept = [line for line in path.read_text().splitlines() if line.strip() and _record_step(line) <= step]
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text("".join(line + "\n" for line in kept))
-        os.replace(temporary, path)
+        kept = "".join(line + "\n" for line in path.read_text().splitlines() if line.strip() and _record_step(line) <= step)
+        write_atomically(path, lambda handle: handle.write(kept.encode("utf-8")))
 
     def _open_tensorboard(self):
         if not (self.config.tensorboard and self.dist.is_main):

@@ -195,7 +195,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(_data_line(record["data"]))
     print(metrics_table(record, model_size))
     if json_path is not None:
-        from videoae.visualize import write_atomically
+        from videoae.atomic import write_atomically
 
         text = json.dumps(record, indent=2) + "\n"
         print(f"wrote {write_atomically(json_path, lambda stream: stream.write(text.encode('utf-8')))}")

@@ -27,17 +27,14 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
-import secrets
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 from PIL import Image, ImageSequence
 
+from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -347,24 +344,6 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
     return np.rint(scaled, out=scaled).astype(np.uint8)
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write through a temporary file in the same folder, then ``os.replace`` it into place."""
-    if path.is_dir():
-        raise InvalidInputError(f"{path}: is a folder; give a file name to write to")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as handle:  # "x": never clobber, and the umask applies as usual
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    logger.debug("wrote %s", path)
-
-
 def _check_suffix(path: Path, suffix: str) -> None:
     if path.suffix.lower() != suffix:
         raise InvalidInputError(f"{path}: expected a file name ending in {suffix} so videoae can read it back")
@@ -433,7 +412,7 @@ def write_gif(path: str | Path, frames: np.ndarray, *, frame_ms: int = 100, loop
         raise InvalidInputError(f"GIF frames {array.shape}: give at least one frame of 1 to {GIF_MAX_SIDE} px a side")
     duration = round(frame_ms / GIF_TIME_UNIT_MS) * GIF_TIME_UNIT_MS
     data = _encode_gif(_gif_images(to_uint8(array)), duration, int(loop))
-    _atomic_write(path, lambda handle: handle.write(data))
+    write_atomically(path, lambda handle: handle.write(data))
     return path
 
 
@@ -460,5 +439,5 @@ def write_npy(path: str | Path, videos: np.ndarray, *, layout: str = "TNHW") -> 
     pixels = to_uint8(array)
     if layout == "TNHW":
         pixels = np.ascontiguousarray(pixels.transpose(1, 0, 2, 3))  # (T, N, H, W)
-    _atomic_write(path, lambda handle: np.save(handle, pixels, allow_pickle=False))
+    write_atomically(path, lambda handle: np.save(handle, pixels, allow_pickle=False))
     return path

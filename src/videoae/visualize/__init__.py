@@ -16,7 +16,7 @@ from videoae.visualize.comparison import (
     save_comparison_gif,
     save_comparison_png,
 )
-from videoae.visualize.frames import frame_table, save_png, sequence_grid, tile, write_atomically
+from videoae.visualize.frames import frame_table, save_png, sequence_grid, tile
 from videoae.visualize.plots import plot_per_frame, plot_training_curves
 from videoae.visualize.weights import plot_weights
 
@@ -32,5 +32,4 @@ __all__ = [
     "save_png",
     "sequence_grid",
     "tile",
-    "write_atomically",
 ]

@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 import math
 import os
-import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from videoae.data.video_io import to_uint8
+from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -121,34 +119,6 @@ def frame_table(
     num_videos, num_frames, height, width = videos.shape
     flat = videos.reshape(num_videos * num_frames, height, width)
     return tile(flat, columns=num_frames, padding=padding, pad_value=pad_value)
-
-
-def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
-    """Write a file through a temporary sibling and ``os.replace``, creating the folder.
-
-    A failure (or an interrupt) leaves whatever was at ``path`` untouched and no temporary file.
-
-    Args:
-        path: destination file.
-        write: called with the open binary stream of the temporary file.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise InvalidInputError(f"{path} is a folder; give a file name to write the picture to")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique sibling created with open(..., "x") keeps the user's umask (mkstemp would force 0600).
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "xb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:

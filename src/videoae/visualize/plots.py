@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from videoae.errors import InvalidInputError, VideoAEError
-from videoae.visualize.frames import write_atomically
+from videoae.atomic import write_atomically
 
 DPI = 100
 CURVES_FIGSIZE = (12.0, 8.0)  # inches: 1200 x 800 px

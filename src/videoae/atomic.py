@@ -1,0 +1,50 @@
+"""Atomic file writes: a temporary sibling, then ``os.replace``, so a failure never damages a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from videoae.errors import InvalidInputError
+
+_TEMP_NAME_BYTES = 4
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
+    """Write a file through a temporary sibling, fsync it, then ``os.replace`` it into place.
+
+    The folder is created if missing. A failure (or an interrupt) leaves whatever was at ``path``
+    untouched and no temporary file behind.
+
+    Args:
+        path: destination file.
+        write: called with the open binary stream of the temporary file.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{path}: is a folder; give a file name to write to")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(_TEMP_NAME_BYTES)}.tmp")
+    try:
+        with open(temporary, "xb") as handle:  # "x": never clobber, and the umask applies as usual
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomically(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON, atomically."""
+    text = json.dumps(data, indent=2) + "\n"
+    return write_atomically(path, lambda handle: handle.write(text.encode("utf-8")))
