@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from videoae.data.moving_mnist import EMBEDDED_TEST_SEED, embedded_test_set, generate
-from videoae.data.video_io import write_npy
+from videoae.data.video_writers import write_npy
 from videoae.errors import InvalidInputError
 from videoae.evaluate import evaluate, evaluate_data
 from videoae.evaluation_data import evaluation_data

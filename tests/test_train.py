@@ -194,7 +194,7 @@ def test_batches_are_sharded_by_index_and_fixed_data_is_reshuffled_each_pass() -
 
 def test_training_on_a_fixed_array_file(tmp_path: Path) -> None:
     from videoae.data.moving_mnist import generate
-    from videoae.data.video_io import write_npy
+    from videoae.data.video_writers import write_npy
 
     path = write_npy(tmp_path / "train.npy", generate(12, seed=3))
     result = train(tiny_run(max_steps=4, data=str(path)), tmp_path / "run", progress=False)

@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from videoae.data import video_io
-from videoae.data.video_io import read_video, read_videos, to_uint8, write_gif, write_npy
+from videoae.data import video_io, video_writers
+from videoae.data.video_io import read_video, read_videos
+from videoae.data.video_writers import to_uint8, write_gif, write_npy
 from videoae.errors import InvalidInputError
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -407,7 +408,7 @@ def test_failure_while_writing_leaves_the_old_file(tmp_path, rng, monkeypatch):
         handle.write(b"\x93NUMPY partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(video_io.np, "save", half_write)
+    monkeypatch.setattr(video_writers.np, "save", half_write)
     with pytest.raises(KeyboardInterrupt):
         write_npy(target, _videos(rng))
     assert target.read_bytes() == before and len(list(tmp_path.iterdir())) == 1

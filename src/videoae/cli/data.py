@@ -159,7 +159,7 @@ def _generate_from_args(args: argparse.Namespace):
 
 
 def _run_data_generate(args: argparse.Namespace) -> int:
-    from videoae.data.video_io import write_npy
+    from videoae.data.video_writers import write_npy
 
     check_output_file(args.output, (".npy",), "-o")
     videos = _generate_from_args(args)  # (N, T, H, W)
@@ -176,7 +176,7 @@ def _run_data_generate(args: argparse.Namespace) -> int:
 def _run_data_preview(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from videoae.data.video_io import write_gif
+    from videoae.data.video_writers import write_gif
     from videoae.visualize import frame_table, save_png, sequence_grid
 
     check_output_file(args.output, (".gif", ".png"), "-o")

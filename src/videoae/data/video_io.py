@@ -1,4 +1,6 @@
-"""Users' own videos in and out: ``.npy``/``.npz`` arrays, animated GIFs and folders of frames.
+"""Reading users' own videos: ``.npy``/``.npz`` arrays, animated GIFs and folders of frames.
+
+Writing them back (GIF, ``.npy``) is :mod:`videoae.data.video_writers`.
 
 Every reader returns grayscale float32 frames in [0, 1]; :func:`read_videos` gives ``(N, T, H, W)``
 and :func:`read_video` one ``(T, H, W)`` video. Array files are interpreted as follows (``layout``
@@ -25,7 +27,6 @@ filter, which widens its support when shrinking, so it averages like an area fil
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import zipfile
@@ -34,7 +35,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
-from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -52,43 +52,37 @@ UINT8_MAX = 255
 UINT16_MAX = 65535
 # Pillow modes holding 16-bit samples; converting them to "L" would clip instead of scale.
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-GIF_TIME_UNIT_MS = 10  # GIF stores frame durations in hundredths of a second
-GIF_MAX_DURATION_MS = 65535 * GIF_TIME_UNIT_MS
-GIF_MAX_SIDE = 65535
-GIF_MAX_LOOP = 65535
-# Colour GIFs share one palette built from at most this many evenly spaced frames.
-PALETTE_SAMPLE_FRAMES = 32
-_GIF_SCREEN_HEADER_BYTES = 13  # "GIF89a" + logical screen descriptor
-_GIF_TRAILER = b";"
 
 _PIL = getattr(Image, "Resampling", Image)  # Pillow < 9.1 keeps the enums on Image itself
 _RESAMPLE = _PIL.BILINEAR
-_DITHER_NONE = getattr(Image, "Dither", Image).NONE
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # how a .npz (a zip archive, maybe empty) starts
 _IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 _PICKLE_HINT = "it is not a .npy/.npz file, or it holds pickled Python objects, which videoae never loads"
 
 
-def _check_layout(layout: str) -> str:
+def check_layout(layout: str) -> str:
+    """``layout`` if it is one of :data:`LAYOUTS`, else InvalidInputError."""
     if layout not in LAYOUTS:
         raise InvalidInputError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     return layout
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
+    """An int or numpy integer, not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _is_count(value: object) -> bool:
-    return _is_int(value) and value > 0  # type: ignore[operator]
+def is_count(value: object) -> bool:
+    """A positive :func:`is_int`."""
+    return is_int(value) and value > 0  # type: ignore[operator]
 
 
 def _check_frame_size(frame_size: tuple[int, int] | int | None) -> tuple[int, int] | None:
     if frame_size is None:
         return None
-    size = (frame_size, frame_size) if _is_count(frame_size) else frame_size
-    if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(_is_count(s) for s in size):
+    size = (frame_size, frame_size) if is_count(frame_size) else frame_size
+    if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(is_count(s) for s in size):
         raise InvalidInputError(f"frame_size must be a positive int or (height, width), got {frame_size!r}")
     return int(size[0]), int(size[1])
 
@@ -269,7 +263,7 @@ def read_videos(
     Raises:
         InvalidInputError: the path is missing, empty, damaged or holds something that is not video.
     """
-    layout = _check_layout(layout)
+    layout = check_layout(layout)
     size = _check_frame_size(frame_size)
     path = Path(path)
     if path.is_dir():
@@ -316,128 +310,3 @@ def read_video(
             "use read_videos() to read them all, or pass the layout the file is stored in"
         )
     return videos[0]
-
-
-def to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Convert frames to uint8: floats are clipped to [0, 1], scaled by 255 and rounded.
-
-    Args:
-        frames: an array of any shape: floats, uint8 (returned as a copy) or bool (0/255).
-
-    Returns:
-        uint8 array of the same shape.
-
-    Raises:
-        InvalidInputError: NaN/infinite values or a dtype that is neither float, uint8 nor bool.
-    """
-    array = np.asarray(frames)
-    if array.dtype == np.uint8:
-        return array.copy()
-    if array.dtype == np.bool_:
-        return array.astype(np.uint8) * np.uint8(UINT8_MAX)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise InvalidInputError(f"frames have dtype {array.dtype}; pass floats in [0, 1] or uint8")
-    if not np.isfinite(array).all():
-        raise InvalidInputError("frames hold NaN or infinite values; check the model output before saving it")
-    scaled = np.multiply(array, np.float32(UINT8_MAX), dtype=np.float32)
-    np.clip(scaled, 0.0, UINT8_MAX, out=scaled)
-    return np.rint(scaled, out=scaled).astype(np.uint8)
-
-
-def _check_suffix(path: Path, suffix: str) -> None:
-    if path.suffix.lower() != suffix:
-        raise InvalidInputError(f"{path}: expected a file name ending in {suffix} so videoae can read it back")
-
-
-def _gif_images(pixels: np.ndarray) -> list[Image.Image]:
-    """uint8 ``(T, H, W)`` or ``(T, H, W, 3)`` frames as "L" or palette images sharing one palette."""
-    if pixels.ndim == 3:
-        return [Image.fromarray(frame) for frame in pixels]
-    # One palette for all frames keeps colours steady and lets every frame use the global table.
-    sample = pixels[np.linspace(0, len(pixels) - 1, min(len(pixels), PALETTE_SAMPLE_FRAMES)).astype(int)]
-    palette = Image.fromarray(sample.reshape(-1, *sample.shape[2:])).quantize(colors=256)
-    return [Image.fromarray(frame).quantize(palette=palette, dither=_DITHER_NONE) for frame in pixels]
-
-
-def _encode_gif(images: list[Image.Image], frame_ms: int, loop: int) -> bytes:
-    """Encode every frame as its own GIF with Pillow, then splice them into one animation.
-
-    Pillow's own multi-frame writer drops a frame identical to the one before it (merging the
-    durations), which would change the frame count a reader sees, so frames are encoded one by one.
-    """
-    header = b""
-    bodies = []
-    for image in images:
-        buffer = io.BytesIO()
-        image.save(buffer, format="GIF", optimize=False, interlace=False, duration=frame_ms)
-        data = buffer.getvalue()
-        packed = data[10]
-        table = 3 * 2 ** ((packed & 0x07) + 1) if packed & 0x80 else 0
-        head_size = _GIF_SCREEN_HEADER_BYTES + table
-        if not header:
-            header = data[:head_size]
-        if data[:head_size] != header or not data.endswith(_GIF_TRAILER):
-            raise RuntimeError("Pillow wrote GIF frames with differing headers; please report this videoae bug")
-        bodies.append(data[head_size : -len(_GIF_TRAILER)])
-    netscape_loop = b"!\xff\x0bNETSCAPE2.0\x03\x01" + loop.to_bytes(2, "little") + b"\x00"
-    return b"GIF89a" + header[6:] + netscape_loop + b"".join(bodies) + _GIF_TRAILER
-
-
-def write_gif(path: str | Path, frames: np.ndarray, *, frame_ms: int = 100, loop: int = 0) -> Path:
-    """Write frames as an animated GIF, atomically, creating the parent folder.
-
-    Args:
-        path: destination ending in ``.gif``.
-        frames: ``(T, H, W)`` grayscale or ``(T, H, W, 3)`` RGB, floats in [0, 1] (clipped) or uint8.
-            Colour frames are reduced to one shared 256-colour palette.
-        frame_ms: display time of each frame; GIF stores it rounded to 10 ms.
-        loop: how many times to repeat the animation; 0 repeats forever.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    _check_suffix(path, ".gif")
-    if not _is_count(frame_ms) or not GIF_TIME_UNIT_MS <= frame_ms <= GIF_MAX_DURATION_MS:
-        limits = f"{GIF_TIME_UNIT_MS} to {GIF_MAX_DURATION_MS}"
-        raise InvalidInputError(f"frame_ms must be an int from {limits}, got {frame_ms!r}")
-    if not _is_int(loop) or not 0 <= loop <= GIF_MAX_LOOP:
-        raise InvalidInputError(f"loop must be an int from 0 (forever) to {GIF_MAX_LOOP}, got {loop!r}")
-    array = np.asarray(frames)
-    if array.ndim == 4 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if not (array.ndim == 3 or (array.ndim == 4 and array.shape[-1] == 3)):
-        raise InvalidInputError(f"GIF frames must be (T, H, W) grayscale or (T, H, W, 3) RGB, not {array.shape}")
-    if array.shape[0] == 0 or not all(0 < side <= GIF_MAX_SIDE for side in array.shape[1:3]):
-        raise InvalidInputError(f"GIF frames {array.shape}: give at least one frame of 1 to {GIF_MAX_SIDE} px a side")
-    duration = round(frame_ms / GIF_TIME_UNIT_MS) * GIF_TIME_UNIT_MS
-    data = _encode_gif(_gif_images(to_uint8(array)), duration, int(loop))
-    write_atomically(path, lambda handle: handle.write(data))
-    return path
-
-
-def write_npy(path: str | Path, videos: np.ndarray, *, layout: str = "TNHW") -> Path:
-    """Write videos as a uint8 ``.npy`` file, atomically, creating the parent folder.
-
-    Args:
-        path: destination ending in ``.npy``.
-        videos: ``(N, T, H, W)`` or one ``(T, H, W)`` video; floats in [0, 1] (clipped) or uint8.
-        layout: axis order on disk: ``"TNHW"`` (the standard ``mnist_test_seq.npy`` layout) or
-            ``"NTHW"``. :func:`read_videos` with the same layout reads it back.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    layout = _check_layout(layout)
-    _check_suffix(path, ".npy")
-    array = np.asarray(videos)
-    if array.ndim == 3:
-        array = array[None]
-    if array.ndim != 4 or 0 in array.shape:
-        raise InvalidInputError(f"videos must be (N, T, H, W) or (T, H, W) with no empty axis, not {array.shape}")
-    pixels = to_uint8(array)
-    if layout == "TNHW":
-        pixels = np.ascontiguousarray(pixels.transpose(1, 0, 2, 3))  # (T, N, H, W)
-    write_atomically(path, lambda handle: np.save(handle, pixels, allow_pickle=False))
-    return path

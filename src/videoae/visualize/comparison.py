@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from videoae.data.video_io import to_uint8, write_gif
+from videoae.data.video_writers import to_uint8, write_gif
 from videoae.errors import InvalidInputError
 from videoae.visualize.frames import DEFAULT_PAD_VALUE, DEFAULT_PADDING, save_png, to_numpy
 from videoae.visualize.text import LABEL_FONT_PX, draw_text, fit_font_size, line_height, render_text

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from videoae.data.video_io import to_uint8
+from videoae.data.video_writers import to_uint8
 from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
 

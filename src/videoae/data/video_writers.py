@@ -1,0 +1,148 @@
+"""Writing videos: animated GIFs and uint8 ``.npy`` files, atomically (readers: :mod:`videoae.data.video_io`)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from videoae.atomic import write_atomically
+from videoae.data.video_io import UINT8_MAX, check_layout, is_count, is_int
+from videoae.errors import InvalidInputError
+
+GIF_TIME_UNIT_MS = 10  # GIF stores frame durations in hundredths of a second
+GIF_MAX_DURATION_MS = 65535 * GIF_TIME_UNIT_MS
+GIF_MAX_SIDE = 65535
+GIF_MAX_LOOP = 65535
+# Colour GIFs share one palette built from at most this many evenly spaced frames.
+PALETTE_SAMPLE_FRAMES = 32
+_GIF_SCREEN_HEADER_BYTES = 13  # "GIF89a" + logical screen descriptor
+_GIF_TRAILER = b";"
+_DITHER_NONE = getattr(Image, "Dither", Image).NONE
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Convert frames to uint8: floats are clipped to [0, 1], scaled by 255 and rounded.
+
+    Args:
+        frames: an array of any shape: floats, uint8 (returned as a copy) or bool (0/255).
+
+    Returns:
+        uint8 array of the same shape.
+
+    Raises:
+        InvalidInputError: NaN/infinite values or a dtype that is neither float, uint8 nor bool.
+    """
+    array = np.asarray(frames)
+    if array.dtype == np.uint8:
+        return array.copy()
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * np.uint8(UINT8_MAX)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InvalidInputError(f"frames have dtype {array.dtype}; pass floats in [0, 1] or uint8")
+    if not np.isfinite(array).all():
+        raise InvalidInputError("frames hold NaN or infinite values; check the model output before saving it")
+    scaled = np.multiply(array, np.float32(UINT8_MAX), dtype=np.float32)
+    np.clip(scaled, 0.0, UINT8_MAX, out=scaled)
+    return np.rint(scaled, out=scaled).astype(np.uint8)
+
+
+def _check_suffix(path: Path, suffix: str) -> None:
+    if path.suffix.lower() != suffix:
+        raise InvalidInputError(f"{path}: expected a file name ending in {suffix} so videoae can read it back")
+
+
+def _gif_images(pixels: np.ndarray) -> list[Image.Image]:
+    """uint8 ``(T, H, W)`` or ``(T, H, W, 3)`` frames as "L" or palette images sharing one palette."""
+    if pixels.ndim == 3:
+        return [Image.fromarray(frame) for frame in pixels]
+    # One palette for all frames keeps colours steady and lets every frame use the global table.
+    sample = pixels[np.linspace(0, len(pixels) - 1, min(len(pixels), PALETTE_SAMPLE_FRAMES)).astype(int)]
+    palette = Image.fromarray(sample.reshape(-1, *sample.shape[2:])).quantize(colors=256)
+    return [Image.fromarray(frame).quantize(palette=palette, dither=_DITHER_NONE) for frame in pixels]
+
+
+def _encode_gif(images: list[Image.Image], frame_ms: int, loop: int) -> bytes:
+    """Encode every frame as its own GIF with Pillow, then splice them into one animation.
+
+    Pillow's own multi-frame writer drops a frame identical to the one before it (merging the
+    durations), which would change the frame count a reader sees, so frames are encoded one by one.
+    """
+    header = b""
+    bodies = []
+    for image in images:
+        buffer = io.BytesIO()
+        image.save(buffer, format="GIF", optimize=False, interlace=False, duration=frame_ms)
+        data = buffer.getvalue()
+        packed = data[10]
+        table = 3 * 2 ** ((packed & 0x07) + 1) if packed & 0x80 else 0
+        head_size = _GIF_SCREEN_HEADER_BYTES + table
+        if not header:
+            header = data[:head_size]
+        if data[:head_size] != header or not data.endswith(_GIF_TRAILER):
+            raise RuntimeError("Pillow wrote GIF frames with differing headers; please report this videoae bug")
+        bodies.append(data[head_size : -len(_GIF_TRAILER)])
+    netscape_loop = b"!\xff\x0bNETSCAPE2.0\x03\x01" + loop.to_bytes(2, "little") + b"\x00"
+    return b"GIF89a" + header[6:] + netscape_loop + b"".join(bodies) + _GIF_TRAILER
+
+
+def write_gif(path: str | Path, frames: np.ndarray, *, frame_ms: int = 100, loop: int = 0) -> Path:
+    """Write frames as an animated GIF, atomically, creating the parent folder.
+
+    Args:
+        path: destination ending in ``.gif``.
+        frames: ``(T, H, W)`` grayscale or ``(T, H, W, 3)`` RGB, floats in [0, 1] (clipped) or uint8.
+            Colour frames are reduced to one shared 256-colour palette.
+        frame_ms: display time of each frame; GIF stores it rounded to 10 ms.
+        loop: how many times to repeat the animation; 0 repeats forever.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    _check_suffix(path, ".gif")
+    if not is_count(frame_ms) or not GIF_TIME_UNIT_MS <= frame_ms <= GIF_MAX_DURATION_MS:
+        limits = f"{GIF_TIME_UNIT_MS} to {GIF_MAX_DURATION_MS}"
+        raise InvalidInputError(f"frame_ms must be an int from {limits}, got {frame_ms!r}")
+    if not is_int(loop) or not 0 <= loop <= GIF_MAX_LOOP:
+        raise InvalidInputError(f"loop must be an int from 0 (forever) to {GIF_MAX_LOOP}, got {loop!r}")
+    array = np.asarray(frames)
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if not (array.ndim == 3 or (array.ndim == 4 and array.shape[-1] == 3)):
+        raise InvalidInputError(f"GIF frames must be (T, H, W) grayscale or (T, H, W, 3) RGB, not {array.shape}")
+    if array.shape[0] == 0 or not all(0 < side <= GIF_MAX_SIDE for side in array.shape[1:3]):
+        raise InvalidInputError(f"GIF frames {array.shape}: give at least one frame of 1 to {GIF_MAX_SIDE} px a side")
+    duration = round(frame_ms / GIF_TIME_UNIT_MS) * GIF_TIME_UNIT_MS
+    data = _encode_gif(_gif_images(to_uint8(array)), duration, int(loop))
+    write_atomically(path, lambda handle: handle.write(data))
+    return path
+
+
+def write_npy(path: str | Path, videos: np.ndarray, *, layout: str = "TNHW") -> Path:
+    """Write videos as a uint8 ``.npy`` file, atomically, creating the parent folder.
+
+    Args:
+        path: destination ending in ``.npy``.
+        videos: ``(N, T, H, W)`` or one ``(T, H, W)`` video; floats in [0, 1] (clipped) or uint8.
+        layout: axis order on disk: ``"TNHW"`` (the standard ``mnist_test_seq.npy`` layout) or
+            ``"NTHW"``. :func:`read_videos` with the same layout reads it back.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    layout = check_layout(layout)
+    _check_suffix(path, ".npy")
+    array = np.asarray(videos)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or 0 in array.shape:
+        raise InvalidInputError(f"videos must be (N, T, H, W) or (T, H, W) with no empty axis, not {array.shape}")
+    pixels = to_uint8(array)
+    if layout == "TNHW":
+        pixels = np.ascontiguousarray(pixels.transpose(1, 0, 2, 3))  # (T, N, H, W)
+    write_atomically(path, lambda handle: np.save(handle, pixels, allow_pickle=False))
+    return path
