@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 import videoae
+from videoae import atomic
 from videoae import checkpoint as ckpt
 from videoae.checkpoint import (
     CHECKPOINT_FORMAT_VERSION,
@@ -245,7 +246,7 @@ def _fail(err: int):
 def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch, where):
     path = save_checkpoint(tmp_path / "last.safetensors", tiny_model(seed=1), step=1)
     before = path.read_bytes()
-    target = {"tensor-data": (ckpt, "_tensor_bytes"), "fsync": (ckpt.os, "fsync"), "replace": (ckpt.os, "replace")}[where]
+    target = {"tensor-data": (ckpt, "_tensor_bytes"), "fsync": (atomic.os, "fsync"), "replace": (atomic.os, "replace")}[where]
     monkeypatch.setattr(*target, _fail(errno.ENOSPC))
     with pytest.raises(CheckpointWriteError) as info:
         save_checkpoint(path, tiny_model(seed=2), step=2)
@@ -258,7 +259,7 @@ def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypa
 
 
 def test_a_failed_first_write_says_nothing_was_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(ckpt.os, "replace", _fail(errno.EACCES))
+    monkeypatch.setattr(atomic.os, "replace", _fail(errno.EACCES))
     with pytest.raises(OSError, match="Permission denied; nothing was written"):
         save_checkpoint(tmp_path / "new.safetensors", tiny_model(), step=0)
     assert os.listdir(tmp_path) == []

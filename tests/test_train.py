@@ -153,7 +153,7 @@ def test_a_second_ctrl_c_aborts_mid_step_without_saving(tmp_path: Path, monkeypa
 
 
 def test_a_failing_disk_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:
-    import videoae.checkpoint as checkpoint_module
+    import videoae.atomic as atomic_module
 
     real_replace = os.replace
     saves = {"n": 0}
@@ -165,7 +165,7 @@ def test_a_failing_disk_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatc
                 raise OSError(28, "No space left on device")
         return real_replace(source, target)
 
-    monkeypatch.setattr(checkpoint_module.os, "replace", flaky_replace)
+    monkeypatch.setattr(atomic_module.os, "replace", flaky_replace)
     with pytest.raises(OSError, match="No space left on device.*previous checkpoint is intact"):
         train(tiny_run(max_steps=10, eval_every=100), tmp_path / "run", progress=False)
     assert read_checkpoint(tmp_path / "run" / LAST_CHECKPOINT).step == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -18,7 +19,8 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
     """Write a file through a temporary sibling, fsync it, then ``os.replace`` it into place.
 
     The folder is created if missing. A failure (or an interrupt) leaves whatever was at ``path``
-    untouched and no temporary file behind.
+    untouched and no temporary file behind; temporaries that a killed writer left beside ``path``
+    are removed first. The folder is synced after the rename, so the new file survives a power cut.
 
     Args:
         path: destination file.
@@ -31,6 +33,8 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
     if path.is_dir():
         raise InvalidInputError(f"{path}: is a folder; give a file name to write to")
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(_TEMP_NAME_BYTES)}.tmp")
     try:
         with open(temporary, "xb") as handle:  # "x": never clobber, and the umask applies as usual
@@ -41,7 +45,18 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
     return path
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename durable; some filesystems cannot fsync a folder, which is fine."""
+    with contextlib.suppress(OSError):
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
 
 
 def write_json_atomically(path: str | os.PathLike[str], data: Any) -> Path:

@@ -9,11 +9,8 @@ optimizer's hyperparameters and the caller's extra metadata. Reading never unpic
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 
 from videoae import __version__
+from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError, VideoAEError
 from videoae.models.composite import CompositeModel
 from videoae.models.config import ModelConfig
@@ -38,8 +36,6 @@ CHECKPOINT_FOLDER = "checkpoints"  # inside a run folder
 TUPLE_TAG, TENSOR_TAG = "$tuple", "$tensor"
 MAX_NAMES_SHOWN = 3  # offending names listed in a mismatch message
 HEADER_LENGTH_BYTES = 8  # safetensors: little-endian u64 header length, then the JSON header
-TEMP_NAME_BYTES = 8  # random bytes in a temporary file's name
-NEW_FILE_MODE = 0o666  # narrowed by the umask, like any file the user creates
 HEADER_ALIGNMENT = 8  # the header is padded with spaces so tensor data starts aligned
 _DTYPE_NAMES = {
     torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
@@ -220,44 +216,13 @@ def save_checkpoint(
 
 def _write_atomically(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
     existed = path.exists()
-    temporary = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A writer killed mid-write leaves its temporary file behind; this writer replaces it.
-        for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
-        # A dot name without the .safetensors suffix: never mistaken for a checkpoint. Not
-        # mkstemp: its mode 0600 would make the checkpoint unreadable to others sharing the run.
-        name = path.parent / f".{path.name}.{secrets.token_hex(TEMP_NAME_BYTES)}.tmp"
-        handle = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
-        temporary = name  # ours to remove from here on
-        with open(handle, "wb") as file:
-            _write_safetensors(file, tensors, metadata)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-        temporary = None
+        write_atomically(path, lambda file: _write_safetensors(file, tensors, metadata))
     except OSError as err:
         previous = "the previous checkpoint is intact" if existed else "nothing was written"
-        reason = err.strerror or str(err)
-        error = CheckpointWriteError(f"could not write checkpoint {path}: {reason}; {previous}")
+        error = CheckpointWriteError(f"could not write checkpoint {path}: {err.strerror or err}; {previous}")
         error.errno = err.errno
         raise error from err
-    finally:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename itself durable; some filesystems cannot fsync a folder, which is fine."""
-    with contextlib.suppress(OSError):
-        handle = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
 
 
 # -- reading ------------------------------------------------------------------------------------

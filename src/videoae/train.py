@@ -19,25 +19,24 @@ import contextlib
 import json
 import logging
 import math
-import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
 from videoae import __version__, distributed
-from videoae.atomic import write_atomically, write_json_atomically
+from videoae.atomic import write_json_atomically
 from videoae.checkpoint import check_compatible, read_checkpoint, save_checkpoint
 from videoae.data.training_batches import StepBatchSampler, training_dataset, training_loader
 from videoae.errors import InvalidInputError, VideoAEError
+from videoae.metrics_log import MetricsLog
 from videoae.models import CompositeModel
 from videoae.run_config import RunConfig, TrainConfig
 from videoae.runtime import training_settings
+from videoae.stop_request import StopRequest
 from videoae.training_eval import evaluate_during_training, score
 
 logger = logging.getLogger(__name__)
@@ -138,6 +137,8 @@ class _Trainer:
         if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2]:
             raise InvalidInputError(f"videoae train needs grayscale square frames, model.frame_shape [1, S, S]; got {list(shape)}")
         self._prepare_folder(resume)
+        tensorboard = self.run_dir / "tensorboard" if self.config.tensorboard and dist.is_main else None
+        self.metrics_log = MetricsLog(self.run_dir / METRICS_FILE, tensorboard_dir=tensorboard)
         torch.manual_seed(self.config.seed)  # the same initial weights on every process
         self.model = CompositeModel(run.model).to(dist.device)
         self.optimizer = make_optimizer(self.model, self.config, dist.device)
@@ -154,7 +155,6 @@ class _Trainer:
         self.autocast = (
             torch.autocast(dist.device.type, dtype=torch.bfloat16) if self.config.precision == "bf16" else contextlib.nullcontext()
         )
-        self.tensorboard = self._open_tensorboard()
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -186,35 +186,12 @@ class _Trainer:
         if rng is not None:
             torch.set_rng_state(rng.cpu())
         if self.dist.is_main:
-            self._truncate_metrics(self.step)
+            self.metrics_log.truncate_after(self.step)
         logger.info("resuming %s at step %d", self.run_dir, self.step)
 
-    def _truncate_metrics(self, step: int) -> None:
-        """Drop records written after the checkpoint: the resumed run writes them again."""
-        path = self.run_dir / METRICS_FILE
-        if not path.is_file():
-            return
-        kept = "".join(line + "\n" for line in path.read_text().splitlines() if line.strip() and _record_step(line) <= step)
-        write_atomically(path, lambda handle: handle.write(kept.encode("utf-8")))
-
-    def _open_tensorboard(self):
-        if not (self.config.tensorboard and self.dist.is_main):
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise InvalidInputError("train.tensorboard=true needs the tensorboard package: pip install tensorboard") from None
-        return SummaryWriter(str(self.run_dir / "tensorboard"))
-
     def _record(self, record: dict) -> None:
-        if not self.dist.is_main:
-            return
-        with open(self.run_dir / METRICS_FILE, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-        if self.tensorboard is not None:
-            for key, value in _flatten(record).items():
-                if key != "step" and isinstance(value, (int, float)):
-                    self.tensorboard.add_scalar(key, value, record["step"])
+        if self.dist.is_main:
+            self.metrics_log.append(record)
 
     def _save(self, name: Path) -> None:
         """Save the state after ``self.step`` (every process's RNG; files from process 0)."""
@@ -267,7 +244,7 @@ class _Trainer:
         stop_reason = "max_steps"
         bar = tqdm(total=config.max_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
         saved_at = self.step
-        stop = _StopRequest()
+        stop = StopRequest()
         try:
             for batch in loader:
                 self._train_step(batch)
@@ -305,8 +282,7 @@ class _Trainer:
             raise TrainingInterrupted(
                 f"interrupted after step {self.step}; saved {self.run_dir / LAST_CHECKPOINT}; continue with: videoae train --resume {self.run_dir}"
             )
-        if self.tensorboard is not None:
-            self.tensorboard.close()
+        self.metrics_log.close()
         return TrainResult(self.run_dir, self.step, stop_reason, self.last_eval, self.best_score)
 
     def _train_step(self, batch: torch.Tensor) -> None:
@@ -364,43 +340,3 @@ class _Trainer:
         if self.best_score is None or current < self.best_score:
             self.best_score = current
             self._save(BEST_CHECKPOINT)
-
-
-class _StopRequest:
-    """The first Ctrl-C asks the loop to stop after the current step (and save); a second one
-    interrupts at once. Only the main thread can install signal handlers; elsewhere Ctrl-C
-    keeps its default behaviour."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        logger.warning("stopping after this step and saving (Ctrl-C again to stop at once)")
-
-    def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-
-def _record_step(line: str) -> int:
-    try:
-        return int(json.loads(line).get("step", 0))
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return 0
-
-
-def _flatten(record: dict, prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "/"))
-        elif not isinstance(value, list):
-            flat[name] = value
-    return flat

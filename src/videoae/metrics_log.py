@@ -1,0 +1,70 @@
+"""A run's metrics log: ``metrics.jsonl`` (one JSON record per line), mirrored to TensorBoard on request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from videoae.atomic import write_atomically
+from videoae.errors import InvalidInputError
+
+
+class MetricsLog:
+    """Appends records to a JSONL file, and their numbers to TensorBoard when asked.
+
+    Args:
+        path: the ``metrics.jsonl`` file (created on the first record).
+        tensorboard_dir: where to write TensorBoard events; None for none.
+    """
+
+    def __init__(self, path: Path, *, tensorboard_dir: Path | None = None) -> None:
+        self.path = path
+        self.tensorboard = _open_tensorboard(tensorboard_dir) if tensorboard_dir is not None else None
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Add one record (it must hold ``step``)."""
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            for key, value in _flatten(record).items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.tensorboard.add_scalar(key, value, record["step"])
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records of later steps: a run resumed from ``step`` writes them again."""
+        if not self.path.is_file():
+            return
+        kept = "".join(line + "\n" for line in self.path.read_text().splitlines() if line.strip() and _record_step(line) <= step)
+        write_atomically(self.path, lambda handle: handle.write(kept.encode("utf-8")))
+
+    def close(self) -> None:
+        """Flush and close TensorBoard's writer, if any."""
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def _open_tensorboard(log_dir: Path):  # noqa: ANN202 - SummaryWriter is imported only when asked for
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise InvalidInputError("train.tensorboard=true needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(str(log_dir))
+
+
+def _record_step(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return 0
+
+
+def _flatten(record: dict, prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "/"))
+        elif not isinstance(value, list):
+            flat[name] = value
+    return flat
