@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from videoae.atomic import write_json_atomically
 from videoae.checkpoint import load_model
 from videoae.evaluate import evaluate
 from videoae.models import preset
 from videoae.run_config import RunConfig, TrainConfig
-from videoae.atomic import write_json_atomically
 from videoae.train import BEST_CHECKPOINT, METRICS_FILE, train
 from videoae.training_eval import comparison_arrays, evaluation_videos
 
