@@ -32,11 +32,17 @@ class MetricsLog:
                     self.tensorboard.add_scalar(key, value, record["step"])
 
     def truncate_after(self, step: int) -> None:
-        """Drop records of later steps: a run resumed from ``step`` writes them again."""
+        """Drop records of later steps, which a run resumed from ``step`` writes again, and any
+        line a killed writer left unfinished."""
         if not self.path.is_file():
             return
-        kept = "".join(line + "\n" for line in self.path.read_text().splitlines() if line.strip() and _record_step(line) <= step)
-        write_atomically(self.path, lambda handle: handle.write(kept.encode("utf-8")))
+        kept = []
+        for line in self.path.read_text().splitlines():
+            record_step = _record_step(line)
+            if record_step is not None and record_step <= step:
+                kept.append(line + "\n")
+        text = "".join(kept)
+        write_atomically(self.path, lambda handle: handle.write(text.encode("utf-8")))
 
     def close(self) -> None:
         """Flush and close TensorBoard's writer, if any."""
@@ -52,11 +58,12 @@ def _open_tensorboard(log_dir: Path):  # noqa: ANN202 - SummaryWriter is importe
     return SummaryWriter(str(log_dir))
 
 
-def _record_step(line: str) -> int:
+def _record_step(line: str) -> int | None:
+    """The record's step; None for a line that is not a record."""
     try:
-        return int(json.loads(line).get("step", 0))
-    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
-        return 0
+        return int(json.loads(line)["step"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _flatten(record: dict, prefix: str = "") -> dict[str, Any]:
