@@ -23,16 +23,13 @@ from pathlib import Path
 import torch
 
 from videoae.models import ModelConfig, build_model
-from videoae.models.lstm import LSTMLayer
 from videoae.runtime import configure_for_training
 
 MATMUL_SIZE = 4096
 # paper-plain: plain autograd path (no deferred weight gradients); paper-default-malloc: fast path
 # without videoae.runtime.keep_freed_memory; paper-bf16: bf16 autocast (fast where the CPU has
 # AMX or AVX-512 BF16; its FLOPs are not float32 FLOPs, so its % of the float32 rate can pass 100).
-# *-unfused: the fast path with the LSTM cell's element-wise part left to plain autograd instead
-# of videoae.models.fused_cell. small / small-unfused are what the demo trains (use --batch 16).
-MODELS = ("paper", "paper-plain", "paper-unfused", "paper-default-malloc", "paper-bf16", "seed", "small", "small-unfused", "notebook")
+MODELS = ("paper", "paper-plain", "paper-default-malloc", "paper-bf16", "seed", "notebook")
 
 
 def matmul_rate(repeats: int = 7) -> float:
@@ -111,10 +108,7 @@ def run_one(name: str, batch: int, warmup: int, steps: int) -> dict:
             configure_for_training("cpu")  # as videoae's trainer does
         model = build_model(name.split("-")[0])
         model.fast = not name.endswith("-plain")
-        if name.endswith("-unfused"):
-            fused_cell = LSTMLayer.cell
-            LSTMLayer.cell = lambda layer, gates, state, recurrent, fast=False: fused_cell(layer, gates, state, recurrent, fast=False)
-        if name.startswith(("seed", "small")):
+        if name.startswith("seed"):
             optimizer = torch.optim.Adam(model.parameters(), lr=5e-4, fused=True)
         else:
             optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, fused=True)

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from videoae.models.deferred_grad import DeferredWeight
-from videoae.models.fused_cell import lstm_cell
 from videoae.models.lstm import LSTMLayer, LSTMStack
 
 
@@ -123,37 +122,6 @@ def test_fast_path_gradcheck(peepholes: bool) -> None:
         return out, c
 
     assert torch.autograd.gradcheck(function, (x, h0, c0, *params))
-
-
-@pytest.mark.parametrize("peepholes", [False, True])
-@pytest.mark.parametrize("used", ["h", "c", "both"])
-def test_fused_cell_matches_the_plain_cell(peepholes: bool, used: str) -> None:
-    torch.manual_seed(4)
-    layer = LSTMLayer(3, 5, peepholes=peepholes, init="uniform", init_range=0.5, peephole_init_range=0.5).double()
-    gate_inputs = torch.randn(6, 20, dtype=torch.float64, requires_grad=True)
-    h0, c0 = (torch.randn(6, 5, dtype=torch.float64, requires_grad=True) for _ in range(2))
-    results = []
-    for fast in (False, True):
-        h, c = layer.cell(gate_inputs, (h0, c0), lambda h: torch.nn.functional.linear(h, layer.weight_hh), fast=fast)
-        loss = {"h": h.square().sum(), "c": c.sin().sum(), "both": (h * c).sum()}[used]
-        grads = torch.autograd.grad(loss, [gate_inputs, h0, c0, *layer.parameters()], allow_unused=True)
-        results.append((h.detach(), c.detach(), grads))
-    (h_plain, c_plain, grads_plain), (h_fast, c_fast, grads_fast) = results
-    torch.testing.assert_close(h_fast, h_plain, rtol=0, atol=1e-14)
-    torch.testing.assert_close(c_fast, c_plain, rtol=0, atol=1e-14)
-    for plain, fast in zip(grads_plain, grads_fast):
-        assert (plain is None) == (fast is None)
-        if plain is not None:
-            torch.testing.assert_close(fast, plain, rtol=1e-12, atol=1e-12)
-
-
-def test_fused_cell_gradcheck() -> None:
-    torch.manual_seed(5)
-    gates = torch.randn(3, 8, dtype=torch.float64, requires_grad=True)
-    c_prev = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
-    peephole = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lstm_cell, (gates, c_prev, peephole))
-    assert torch.autograd.gradcheck(lstm_cell, (gates, c_prev))
 
 
 def test_stepper_matches_sequence_run() -> None:

@@ -12,9 +12,7 @@ and the output gate the new one, through per-unit weights:
 Fast path: where the whole input sequence is known (the encoder, a decoder fed ground truth or
 nothing) its projection ``W x`` is one large matrix product over all timesteps; the per-timestep
 products (``U h``, and ``W x`` when a decoder is fed its own output) take their weight gradient
-from :mod:`videoae.models.deferred_grad`, one large product per backward pass; the element-wise
-rest of each timestep is one autograd node with a closed-form backward
-(:mod:`videoae.models.fused_cell`).
+from :mod:`videoae.models.deferred_grad`, one large product per backward pass.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from videoae.models.deferred_grad import DeferredWeight
-from videoae.models.fused_cell import lstm_cell
 
 State = tuple[Tensor, Tensor]  # (h, c), each (B, H)
 INIT_SCHEMES = ("uniform", "pytorch")
@@ -98,17 +95,12 @@ class LSTMLayer(nn.Module):
             return self.bias.expand(num_steps, batch_size, -1)
         return F.linear(inputs, self.weight_ih, self.bias)
 
-    def cell(self, gate_inputs: Tensor, state: State, recurrent: Callable[[Tensor], Tensor], *, fast: bool = False) -> State:
-        """One timestep from the input part of the gates, (B, 4H), and the previous state.
-
-        ``fast`` computes the element-wise part as one autograd node (:mod:`videoae.models.fused_cell`).
-        """
+    def cell(self, gate_inputs: Tensor, state: State, recurrent: Callable[[Tensor], Tensor]) -> State:
+        """One timestep from the input part of the gates, (B, 4H), and the previous state."""
         h_prev, c_prev = state
         gates = gate_inputs + recurrent(h_prev)
         if gates.dtype in (torch.float16, torch.bfloat16):
             gates = gates.float()  # under autocast too, the cell state accumulates in float32
-        if fast:
-            return lstm_cell(gates, c_prev, self.peephole)
         i, f, g, o = gates.chunk(NUM_GATES, dim=1)
         if self.peephole is not None:
             i = i + self.peephole[0] * c_prev
@@ -154,7 +146,7 @@ class LSTMLayer(nn.Module):
         # unbind, not gate_inputs[t]: indexing would make backward fill a (T, B, 4H) zero
         # tensor for every timestep.
         for step_inputs in gate_inputs.unbind(0):
-            state = self.cell(step_inputs, state, recurrent, fast=fast)
+            state = self.cell(step_inputs, state, recurrent)
             outputs.append(state[0])
         return torch.stack(outputs), state
 
@@ -218,7 +210,7 @@ class LSTMStack(nn.Module):
                     gate_inputs = layer.bias.expand(state[0].shape[0], -1)
                 else:
                     gate_inputs = input_weights[index](x) + layer.bias
-                state = layer.cell(gate_inputs, state, recurrent_weights[index], fast=fast)
+                state = layer.cell(gate_inputs, state, recurrent_weights[index])
                 x = self._drop(state[0], index)
                 new_states.append(state)
             return x, new_states
