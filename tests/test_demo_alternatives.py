@@ -21,7 +21,7 @@ def alternatives():
     return module
 
 
-@pytest.mark.parametrize("variant", ["flat", "conv", "mlp"])
+@pytest.mark.parametrize("variant", ["flat", "conv", "mlp", "context"])
 def test_every_design_maps_videos_to_frame_logits(alternatives, variant: str) -> None:
     model = alternatives.Composite(variant)
     videos = torch.rand(3, 20, 64, 64)
