@@ -3,22 +3,16 @@ are never asserted, only shapes and that the losses are finite)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
 import pytest
 import torch
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "demo_alternatives.py"
-
 
 @pytest.fixture(scope="module")
-def alternatives():
-    spec = importlib.util.spec_from_file_location("demo_alternatives", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def alternatives(load_benchmark):
+    return load_benchmark("demo_alternatives")
 
 
 @pytest.mark.parametrize("variant", ["flat", "conv", "mlp", "context"])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -13,15 +10,10 @@ from videoae.checkpoint import load_model
 from videoae.data.digits import load_digits
 from videoae.data.moving_mnist import generate
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "linear_probe.py"
-
 
 @pytest.fixture(scope="module")
-def probe():
-    spec = importlib.util.spec_from_file_location("linear_probe", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def probe(load_benchmark):
+    return load_benchmark("linear_probe")
 
 
 def test_average_precision_of_known_rankings(probe):
