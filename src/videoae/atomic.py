@@ -20,7 +20,8 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
 
     The folder is created if missing. A failure (or an interrupt) leaves whatever was at ``path``
     untouched and no temporary file behind; temporaries that a killed writer left beside ``path``
-    are removed first. The folder is synced after the rename, so the new file survives a power cut.
+    are removed first (so one writer per path at a time). The folder is synced after the rename, so
+    the new file survives a power cut.
 
     Args:
         path: destination file.
