@@ -92,9 +92,16 @@ def test_predict_videos_refuses_what_it_cannot_use(clip, options, message):
         predict_videos(tiny(), clip, **options)
 
 
-def test_predict_videos_needs_a_predictor(videos):
+def test_an_autoencoder_reconstructs_and_has_nothing_to_predict(tmp_path, videos):
+    model = tiny(predict=False)
+    out = predict_videos(model, videos[:2])
+    assert out.prediction is None and out.truth.shape == (2, 10, 64, 64)
+    expected = model.reconstruct(torch.tensor(videos[:2, :10]).float().div(255).unsqueeze(2))[:, :, 0]
+    np.testing.assert_allclose(out.reconstruction, expected.numpy(), rtol=0, atol=1e-6)
+    assert set(out.video(1).panels()) == {"inputs", "truth", "reconstruction", "prediction"}
     with pytest.raises(InvalidInputError, match="no future predictor"):
-        predict_videos(tiny(predict=False), videos[:1])
+        write_prediction(tmp_path, "clip", out.video(0))
+    assert not tmp_path.joinpath("clip.gif").exists()
 
 
 def test_write_prediction_writes_gif_png_and_float_frames(tmp_path, videos):

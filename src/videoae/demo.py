@@ -12,7 +12,8 @@ from videoae.evaluate import evaluate
 from videoae.models import preset
 from videoae.run_config import RunConfig, TrainConfig
 from videoae.train import BEST_CHECKPOINT, METRICS_FILE, train
-from videoae.training_eval import comparison_arrays, evaluation_videos
+from videoae.predict import predict_videos
+from videoae.training_eval import evaluation_videos
 
 DEMO_MINUTES = 8.0  # leaves room for start-up and the final evaluation within 10 minutes
 DEMO_EVAL_SEQUENCES = 1000
@@ -64,7 +65,7 @@ def run_demo(out: str | Path, *, minutes: float = DEMO_MINUTES, eval_sequences: 
     files["training curves"] = plot_training_curves(records, run_dir / "training_curves.png", title="videoae demo: small model")
     files["per-frame scores"] = plot_per_frame(metrics, run_dir / "per_frame.png", title="Prediction quality per future frame")
 
-    panels = comparison_arrays(model, videos[:NUM_GIF_SEQUENCES])
+    panels = predict_videos(model, videos[:NUM_GIF_SEQUENCES]).panels()
     files["samples (GIF)"] = save_comparison_gif(run_dir / "samples.gif", **panels)
     first = {name: None if frames is None else frames[:1] for name, frames in panels.items()}
     files["samples (PNG)"] = save_comparison_png(run_dir / "samples.png", **first)

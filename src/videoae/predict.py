@@ -43,13 +43,17 @@ class Prediction:
         truth: the frames that follow the input in the videos (at most as many as predicted), or
             None when the videos end with the input.
         reconstruction: the reconstructed inputs in natural order, or None without a reconstructor.
-        prediction: the predicted future frames.
+        prediction: the predicted future frames, or None without a future predictor.
     """
 
     inputs: np.ndarray
     truth: np.ndarray | None
     reconstruction: np.ndarray | None
-    prediction: np.ndarray
+    prediction: np.ndarray | None
+
+    def panels(self) -> dict[str, np.ndarray | None]:
+        """The four arrays by the names :mod:`videoae.visualize`'s comparison pictures take."""
+        return {"inputs": self.inputs, "truth": self.truth, "reconstruction": self.reconstruction, "prediction": self.prediction}
 
     def video(self, index: int) -> Prediction:
         """The outputs for one video, each (1, T, H, W)."""
@@ -58,7 +62,7 @@ class Prediction:
             inputs=self.inputs[pick],
             truth=None if self.truth is None else self.truth[pick],
             reconstruction=None if self.reconstruction is None else self.reconstruction[pick],
-            prediction=self.prediction[pick],
+            prediction=None if self.prediction is None else self.prediction[pick],
         )
 
 
@@ -108,10 +112,11 @@ def predict_videos(
     num_future: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> Prediction:
-    """Reconstruct the first frames of each video and predict the frames after them.
+    """Reconstruct the first frames of each video and predict the frames after them (each where
+    the model has that decoder).
 
     Args:
-        model: a model with a future predictor.
+        model: a trained model.
         videos: (N, T, H, W), uint8 in 0-255 or float in [0, 1], with T >= ``num_input_frames``.
         num_input_frames: frames read by the encoder (default: as the model was trained).
         num_future: frames to predict (default: as the model was trained); any number works.
@@ -121,8 +126,6 @@ def predict_videos(
         The inputs, the true frames after them (when the videos have any), the reconstruction and
         the prediction.
     """
-    if model.predictor is None:
-        raise InvalidInputError("this model has no future predictor (it was built with predict=False); use model.reconstruct instead")
     config = model.config
     num_input_frames = _check_positive("num_input_frames", num_input_frames) or config.num_input_frames
     num_future = _check_positive("num_future", num_future) or config.num_future_frames
@@ -132,7 +135,8 @@ def predict_videos(
     predictions, reconstructions = [], []
     for start in range(0, len(videos), batch_size):
         inputs = _to_tensor(videos[start : start + batch_size, :num_input_frames], device)  # (B, T_in, 1, H, W)
-        predictions.append(model.predict(inputs, num_future)[:, :, 0].float().cpu().numpy())
+        if model.predictor is not None:
+            predictions.append(model.predict(inputs, num_future)[:, :, 0].float().cpu().numpy())
         if model.reconstructor is not None:
             reconstructions.append(model.reconstruct(inputs)[:, :, 0].float().cpu().numpy())
     frames = _to_tensor(videos, torch.device("cpu"))[:, :, 0].numpy()  # float32 (N, T, H, W)
@@ -141,7 +145,7 @@ def predict_videos(
         inputs=frames[:, :num_input_frames],
         truth=truth if truth.shape[1] > 0 else None,
         reconstruction=np.concatenate(reconstructions) if reconstructions else None,
-        prediction=np.concatenate(predictions),
+        prediction=np.concatenate(predictions) if predictions else None,
     )
 
 
@@ -203,12 +207,14 @@ def write_prediction(out_dir: str | Path, name: str, outputs: Prediction, *, fra
     Returns:
         ``{"gif": path, "png": path, "npy": path}``.
     """
+    if outputs.prediction is None:
+        raise InvalidInputError("the model has no future predictor (it was built with predict=False): there are no predicted frames to write")
     if len(outputs.prediction) != 1:
         raise InvalidInputError(f"write_prediction writes one video at a time, got {len(outputs.prediction)}; use Prediction.video(i)")
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(f"{out_dir} is a file, not a folder; give a folder to write the predictions into")
-    panels = dict(inputs=outputs.inputs, truth=outputs.truth, reconstruction=outputs.reconstruction, prediction=outputs.prediction)
+    panels = outputs.panels()
     gif_options = {} if frame_ms is None else {"frame_ms": frame_ms}
     return {
         "gif": save_comparison_gif(out_dir / f"{name}.gif", **panels, **gif_options),

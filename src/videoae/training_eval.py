@@ -11,6 +11,7 @@ from videoae import distributed
 from videoae.data.moving_mnist import EMBEDDED_TEST_SEED, embedded_test_set, generate
 from videoae.evaluate import evaluate
 from videoae.models import CompositeModel, ModelConfig
+from videoae.predict import predict_videos
 from videoae.run_config import RunConfig
 
 EVAL_BATCH_SIZE = 64
@@ -61,31 +62,11 @@ def evaluate_during_training(
     return result
 
 
-def comparison_arrays(model: CompositeModel, videos: np.ndarray) -> dict[str, np.ndarray | None]:
-    """Input, truth, reconstruction and prediction of uint8 (N, T, H, W) videos as float (N, T, H, W)
-    arrays (None for a decoder the model lacks), ready for :mod:`videoae.visualize`."""
-    config = model.config
-    device = next(model.parameters()).device
-    clips = torch.from_numpy(np.array(videos)).to(device).float().div(255).unsqueeze(2)  # a writable copy
-    inputs = clips[:, : config.num_input_frames]
-    truth = clips[:, config.num_input_frames : config.num_input_frames + config.num_future_frames]
-
-    def frames(tensor: torch.Tensor) -> np.ndarray:
-        return tensor.squeeze(2).float().cpu().numpy()
-
-    return {
-        "inputs": frames(inputs),
-        "truth": frames(truth),
-        "reconstruction": frames(model.reconstruct(inputs)) if model.reconstructor is not None else None,
-        "prediction": frames(model.predict(inputs)) if model.predictor is not None else None,
-    }
-
-
 def write_samples(model: CompositeModel, videos: np.ndarray, path: Path, *, frame_ms: int = 200) -> Path:
     """A GIF of input | truth | reconstruction | prediction for a few uint8 (N, T, H, W) videos."""
     from videoae.visualize import save_comparison_gif
 
-    return save_comparison_gif(path, **comparison_arrays(model, videos), frame_ms=frame_ms)
+    return save_comparison_gif(path, **predict_videos(model, videos).panels(), frame_ms=frame_ms)
 
 
 def _mean_over_processes(result: dict, count: int, dist: distributed.DistState) -> dict:
