@@ -24,6 +24,7 @@ from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError, VideoAEError
 from videoae.models.composite import CompositeModel
 from videoae.models.config import ModelConfig
+from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -186,8 +187,7 @@ def save_checkpoint(
     config = getattr(model, "config", None)
     if not isinstance(config, ModelConfig):
         raise InvalidInputError(f"can only checkpoint a videoae model (with a ModelConfig .config), got {type(model).__name__}")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise InvalidInputError(f"step must be a non-negative integer, got {step!r}")
+    step = check_int("step", step, 0)
     tensors: dict[str, Tensor] = {}
     for name, tensor in model.state_dict().items():
         # torch.compile applied to a submodule leaves "_orig_mod." inside names.

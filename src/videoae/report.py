@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
 from videoae.train import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, SAMPLES_DIR
+from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -226,14 +228,12 @@ def plot_model_weights(
     Returns:
         The path written.
     """
-    from videoae.atomic import write_atomically
     from videoae.visualize import plot_weights
 
     path = check_png_path(path)
     if layer not in WEIGHT_LAYERS:
         raise InvalidInputError(f"unknown layer {layer!r}; choose one of {', '.join(WEIGHT_LAYERS)}")
-    if isinstance(num_tiles, bool) or not isinstance(num_tiles, int) or num_tiles < 1:
-        raise InvalidInputError(f"the number of tiles must be a positive integer, got {num_tiles!r}")
+    num_tiles = check_int("num_tiles", num_tiles, 1)
     frame = _image_shape(tuple(model.config.frame_shape))
     hidden = model.config.hidden_size
     shown = min(num_tiles, hidden)
@@ -283,7 +283,6 @@ def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] |
         The path written.
     """
     from videoae.report_html import build_report
-    from videoae.atomic import write_atomically
 
     run_dir = run_folder(run_dir)
     out = run_dir / REPORT_FILE if path is None else Path(path)

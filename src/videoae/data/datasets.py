@@ -27,6 +27,7 @@ from videoae.data.moving_mnist import (
     generate_indices,
 )
 from videoae.errors import InvalidInputError
+from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +98,7 @@ class MovingMNIST(Dataset):
         digits: str | np.ndarray = "train",
         dtype: torch.dtype = torch.float32,
     ) -> None:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise InvalidInputError(f"num_samples must be a positive integer, got {num_samples!r}")
-        self.num_samples = num_samples
+        self.num_samples = check_int("num_samples", num_samples, 1)
         self.options = dict(
             seed=seed,
             num_digits=num_digits,
@@ -118,9 +117,7 @@ class MovingMNIST(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (>= 0): item i becomes global sample ``epoch * num_samples + i``."""
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise InvalidInputError(f"epoch must be a non-negative integer, got {epoch!r}")
-        self._epoch.fill_(epoch)
+        self._epoch.fill_(check_int("epoch", epoch, 0))
 
     def __len__(self) -> int:
         return self.num_samples
@@ -194,10 +191,8 @@ def make_loader(
         sampler: optional sampler, e.g. ``DistributedSampler(dataset, shuffle=False)``.
         drop_last: drop a final incomplete batch.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise InvalidInputError(f"num_workers must be a non-negative integer, got {num_workers!r}")
+    batch_size = check_int("batch_size", batch_size, 1)
+    num_workers = check_int("num_workers", num_workers, 0)
     pin = device is not None and torch.device(device).type == "cuda"
     workers = num_workers > 0
     return DataLoader(

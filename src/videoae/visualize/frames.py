@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from videoae.data.video_writers import to_uint8
 from videoae.atomic import write_atomically
+from videoae.data.video_writers import to_uint8
 from videoae.errors import InvalidInputError
+from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ def _check_videos(videos: np.ndarray) -> np.ndarray:
 
 
 def _check_layout(padding: int, pad_value: int) -> None:
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise InvalidInputError(f"padding must be a non-negative integer, got {padding!r}")
+    check_int("padding", padding, 0)
     if isinstance(pad_value, bool) or not isinstance(pad_value, int) or not 0 <= pad_value <= _PIXEL_MAX:
         raise InvalidInputError(f"pad_value must be an integer in 0..255, got {pad_value!r}")
 
@@ -64,8 +64,7 @@ def tile(
     if images.ndim < 3 or min(images.shape[-3:]) < 1:
         raise InvalidInputError(f"images must be a non-empty array (..., N, H, W), got shape {images.shape}")
     _check_layout(padding, pad_value)
-    if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
-        raise InvalidInputError(f"columns must be a positive integer, got {columns!r}")
+    columns = check_int("columns", columns, 1)
     *lead, count, height, width = images.shape
     columns = min(columns, count)
     rows = math.ceil(count / columns)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from videoae.errors import InvalidInputError
+from videoae.validation import check_int
 from videoae.visualize.frames import to_numpy
 from videoae.visualize.plots import DPI, new_figure, save_figure
 
@@ -34,8 +35,7 @@ def _weight_tiles(weight: object, frame_shape: tuple[int, int], num_tiles: int) 
         or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in frame_shape)
     ):
         raise InvalidInputError(f"frame_shape must be two positive integers (height, width), got {frame_shape!r}")
-    if isinstance(num_tiles, bool) or not isinstance(num_tiles, (int, np.integer)) or num_tiles < 1:
-        raise InvalidInputError(f"num_tiles must be a positive integer, got {num_tiles!r}")
+    num_tiles = check_int("num_tiles", num_tiles, 1)
     height, width = (int(s) for s in frame_shape)
     array = to_numpy(weight)
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
