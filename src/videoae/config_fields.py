@@ -8,6 +8,21 @@ from typing import Any
 from videoae.errors import InvalidInputError
 
 
+def reject_unknown_keys(config_class: type, data: dict[str, Any], section: str) -> None:
+    """InvalidInputError naming every key of ``data`` that is not a field of ``config_class``."""
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidInputError(f"unknown {section} config key(s): {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+
+
+def raise_first_failure(checks: list[tuple[bool, str]], section: str) -> None:
+    """InvalidInputError with the message of the first ``(ok, message)`` check that failed."""
+    for ok, message in checks:
+        if not ok:
+            raise InvalidInputError(f"invalid {section} config: {message}")
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

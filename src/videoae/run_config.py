@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videoae.config_fields import coerce_fields
+from videoae.config_fields import coerce_fields, raise_first_failure, reject_unknown_keys
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
 
@@ -80,9 +80,7 @@ class TrainConfig:
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "device must be auto, cpu, cuda or cuda:N"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise InvalidInputError(f"invalid train config: {message}")
+        raise_first_failure(checks, "train")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -149,10 +147,7 @@ class RunConfig:
 
 
 def _train_from_dict(data: dict[str, Any]) -> TrainConfig:
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InvalidInputError(f"unknown train config key(s): {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    reject_unknown_keys(TrainConfig, data, "train")
     try:
         return TrainConfig(**data)
     except TypeError as err:

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from videoae.config_fields import coerce_fields
+from videoae.config_fields import coerce_fields, raise_first_failure, reject_unknown_keys
 from videoae.errors import InvalidInputError
 
 DECODER_TRAINING_INPUTS = ("ground_truth", "free_running", "scheduled")
@@ -73,9 +73,7 @@ class ModelConfig:
             (self.num_input_frames >= 1, "num_input_frames must be >= 1"),
             (self.num_future_frames >= 1 or not self.predict, "num_future_frames must be >= 1 for a predictor"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise InvalidInputError(f"invalid model config: {message}")
+        raise_first_failure(checks, "model")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -86,10 +84,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Build from a dict, rejecting unknown keys by name."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidInputError(f"unknown model config key(s): {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        reject_unknown_keys(cls, data, "model")
         return cls(**data)
 
     def replace(self, **changes: Any) -> ModelConfig:
