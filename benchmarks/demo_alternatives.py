@@ -32,8 +32,8 @@ from torch import nn
 
 from videoae.data.moving_mnist import embedded_test_set, generate
 from videoae.models.lstm import LSTMStack
-from videoae.runtime import configure_for_training
-from videoae.visualize import save_comparison_png
+from videoae.training.runtime import configure_for_training
+from videoae.reporting import save_comparison_png
 
 VARIANTS = ("flat", "conv", "mlp", "curriculum", "one-frame", "context")
 HIDDEN = 256

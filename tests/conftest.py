@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from videoae.run_config import RunConfig
+from videoae.training.config import RunConfig
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -32,7 +32,7 @@ def load_benchmark() -> Callable[[str], ModuleType]:
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run folder of the ``tiny`` preset trained for 12 steps (config, metrics, checkpoints,
     samples), for commands that take a RUN or a checkpoint. Do not modify it: copy it first."""
-    from videoae.train import train
+    from videoae.training.loop import train
 
     run_dir = tmp_path_factory.mktemp("trained") / "run"
     run = RunConfig.from_dict(

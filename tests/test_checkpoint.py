@@ -17,8 +17,8 @@ from torch import nn
 
 import videoae
 from videoae import atomic
-from videoae import checkpoint as ckpt
-from videoae.checkpoint import (
+from videoae.models import checkpoint as ckpt
+from videoae.models.checkpoint import (
     CHECKPOINT_FORMAT_VERSION,
     CheckpointWriteError,
     check_compatible,

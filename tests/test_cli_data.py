@@ -8,7 +8,7 @@ from PIL import Image, ImageSequence
 
 from videoae.cli import main
 from videoae.data.moving_mnist import generate
-from videoae.visualize import frame_table, sequence_grid
+from videoae.reporting import frame_table, sequence_grid
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from videoae.checkpoint import save_checkpoint
+from videoae.models.checkpoint import save_checkpoint
 from videoae.cli import main
 from videoae.data import standard_test_set as sts
 from videoae.data.moving_mnist import EMBEDDED_TEST_SEED, embedded_test_set, generate
 from videoae.data.video_writers import write_gif, write_npy
-from videoae.evaluate import evaluate
-from videoae.metrics import METRICS
+from videoae.evaluation.evaluate import evaluate
+from videoae.evaluation.metrics import METRICS
 from videoae.models import build_model
 
 SCORE_KEYS = {*METRICS, "per_frame"}

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from videoae.checkpoint import load_model, read_checkpoint, save_checkpoint
+from videoae.models.checkpoint import load_model, read_checkpoint, save_checkpoint
 from videoae.cli import main
 from videoae.models import build_model
-from videoae.report import encoder_input_weights, output_weights
+from videoae.reporting.run_report import encoder_input_weights, output_weights
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -10,8 +10,8 @@ import torch
 
 from videoae.data.moving_mnist import embedded_test_set
 from videoae.errors import InvalidInputError
-from videoae.evaluate import baseline_predictions, evaluate
-from videoae.metrics import METRICS, PSNR_CAP_DB, mse_per_frame
+from videoae.evaluation.evaluate import baseline_predictions, evaluate
+from videoae.evaluation.metrics import METRICS, PSNR_CAP_DB, mse_per_frame
 from videoae.models import build_model
 
 

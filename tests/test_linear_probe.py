@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from videoae.checkpoint import load_model
+from videoae.models.checkpoint import load_model
 from videoae.data.digits import load_digits
 from videoae.data.moving_mnist import generate
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from videoae.errors import InvalidInputError
-from videoae.metrics import (
+from videoae.evaluation.metrics import (
     PROBABILITY_CLAMP,
     PSNR_CAP_DB,
     bce_per_frame,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from videoae.metrics_log import MetricsLog
+from videoae.training.metrics_log import MetricsLog
 
 
 def test_append_then_truncate_keeps_records_up_to_the_step(tmp_path: Path) -> None:

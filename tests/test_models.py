@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import pytest
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 
 from videoae.errors import InvalidInputError
 from videoae.models import PRESETS, CompositeModel, ModelConfig, build_model
+from videoae.models.deferred_grad import plain_autograd
 
 FRAME = (1, 8, 8)
 SMALL = dict(hidden_size=12, frame_shape=FRAME, num_input_frames=4, num_future_frames=3)
@@ -48,12 +50,12 @@ def test_variants_shapes_and_fast_path(variant: dict) -> None:
     model = build_model("tiny", **SMALL, num_layers=2, peepholes=True, init_range=0.3, **variant)
     inputs, future = _frames(), _frames(steps=3, seed=1)
     results = []
-    for fast in (True, False):
-        model.fast = fast
+    for path in (contextlib.nullcontext, plain_autograd):
         model.zero_grad()
         torch.manual_seed(1)  # the same scheduled-sampling draws on both paths
-        out = model(inputs, future)
-        out["loss"].backward()
+        with path():
+            out = model(inputs, future)
+            out["loss"].backward()
         results.append((out, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
     (fast_out, fast_grads), (plain_out, plain_grads) = results
     torch.testing.assert_close(fast_out["loss"], plain_out["loss"])

@@ -10,11 +10,12 @@ from PIL import Image
 from videoae.data.moving_mnist import EMBEDDED_TEST_SEED, embedded_test_set, generate
 from videoae.data.video_writers import write_npy
 from videoae.errors import InvalidInputError
-from videoae.evaluate import evaluate, evaluate_data
-from videoae.evaluation_data import evaluation_data
-from videoae.metrics import per_frame_metrics
+from videoae.evaluation.evaluate import evaluate, evaluate_data
+from videoae.data.evaluation_sets import evaluation_data
+from videoae.evaluation.metrics import per_frame_metrics
 from videoae.models import build_model
-from videoae.predict import encoder_features, predict_videos, save_features, write_prediction
+from videoae.evaluation.predict import encoder_features, predict_videos
+from videoae.reporting.prediction_files import save_features, write_prediction
 
 HORIZON = 10  # the tiny preset's trained horizon
 
@@ -84,7 +85,7 @@ def test_predict_videos_without_frames_after_the_input_has_no_truth(videos):
     [
         (np.zeros((1, 12, 32, 32), np.float32), {}, "takes 64x64 frames but the videos have 32x32"),
         (np.zeros((1, 4, 64, 64), np.float32), {}, "have 4 frames"),
-        (np.zeros((1, 12, 64, 64), np.float32), {"num_future": 0}, "num_future must be a positive integer"),
+        (np.zeros((1, 12, 64, 64), np.float32), {"num_future": 0}, "num_future must be at least 1"),
     ],
 )
 def test_predict_videos_refuses_what_it_cannot_use(clip, options, message):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from videoae.report import write_report
+from videoae.reporting.run_report import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")

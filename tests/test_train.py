@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from videoae.checkpoint import read_checkpoint
+from videoae.models.checkpoint import read_checkpoint
 from videoae.cli import main
 from videoae.data.training_batches import StepBatchSampler
 from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
-from videoae.run_config import RunConfig, TrainConfig
-from videoae.train import LAST_CHECKPOINT, TrainingDiverged, TrainingInterrupted, lr_at, train
+from videoae.training.config import RunConfig, TrainConfig
+from videoae.training.loop import LAST_CHECKPOINT, TrainingDiverged, TrainingInterrupted, lr_at, train
 
 FAST = dict(batch_size=4, eval_sequences=8, num_workers=0, log_every=2, checkpoint_every=3, eval_every=5)
 TINY_MODEL = {"preset": "tiny", "hidden_size": 8}
@@ -236,7 +236,7 @@ def test_cli_reports_an_unwritable_output_folder(tmp_path: Path, capsys) -> None
 
 
 def test_config_files_json_and_yaml(tmp_path: Path) -> None:
-    from videoae.run_config import load_config_file
+    from videoae.training.config import load_config_file
 
     (tmp_path / "run.yaml").write_text("model:\n  preset: tiny\n  hidden_size: 12\ntrain:\n  lr: 0.0003\n")
     (tmp_path / "run.json").write_text(json.dumps({"model": "paper", "train": {"optimizer": "sgd"}}))

@@ -14,7 +14,8 @@ from PIL import Image
 
 from videoae.data import video_io, video_writers
 from videoae.data.video_io import read_video, read_videos
-from videoae.data.video_writers import to_uint8, write_gif, write_npy
+from videoae.data.pixels import to_uint8
+from videoae.data.video_writers import write_gif, write_npy
 from videoae.errors import InvalidInputError
 
 LUMA = np.array([0.299, 0.587, 0.114])

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from videoae.errors import InvalidInputError
-from videoae.visualize import (
+from videoae.reporting import (
     comparison_panels,
     comparison_strip,
     frame_table,
@@ -19,9 +19,9 @@ from videoae.visualize import (
     sequence_grid,
     tile,
 )
-from videoae.visualize.comparison import DIM_FACTOR, IDLE_LABEL_INK, LABEL_BACKGROUND, SEQUENCE_GAP_TILES
-from videoae.visualize.frames import DEFAULT_PAD_VALUE, DEFAULT_PADDING
-from videoae.visualize.text import fit_font_size, line_height, render_text
+from videoae.reporting.comparison import DIM_FACTOR, IDLE_LABEL_INK, LABEL_BACKGROUND, SEQUENCE_GAP_TILES
+from videoae.reporting.frames import DEFAULT_PAD_VALUE, DEFAULT_PADDING
+from videoae.reporting.text import fit_font_size, line_height, render_text
 
 
 def numbered_videos(num: int, frames: int, size: int = 4) -> np.ndarray:

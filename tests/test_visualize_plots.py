@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from videoae.errors import InvalidInputError
-from videoae.visualize import plot_per_frame, plot_training_curves, plot_weights
-from videoae.visualize.plots import CURVES_FIGSIZE, DPI, _set_y_scale, new_figure
+from videoae.reporting import plot_per_frame, plot_training_curves, plot_weights
+from videoae.reporting.plots import CURVES_FIGSIZE, DPI, _set_y_scale, new_figure
 
 
 def png_size(path) -> tuple[int, int]:
@@ -87,7 +87,7 @@ def test_y_axis_is_log_scaled_only_beyond_a_decade_of_positive_values(values, sc
 
 
 def per_frame_metrics(num_frames: int) -> dict:
-    """The layout videoae.evaluate writes: per-frame curves inside each score dict."""
+    """The layout videoae.evaluation.evaluate writes: per-frame curves inside each score dict."""
     frames = np.arange(1, num_frames + 1)
     curves = {"bce": (300 + 5 * frames).tolist(), "mse": (20 + 2 * frames).tolist(), "ssim": (0.9 - 0.004 * frames).tolist()}
     return {
@@ -106,7 +106,7 @@ def test_per_frame_plot_of_a_100_frame_rollout(tmp_path):
 
 def test_per_frame_plot_of_a_real_evaluation(tmp_path):
     torch = pytest.importorskip("torch")
-    from videoae.evaluate import evaluate
+    from videoae.evaluation.evaluate import evaluate
 
     videos = torch.rand(3, 8, 16, 16)
     metrics = evaluate(None, videos, num_input_frames=4)  # the baselines alone: no model needed
@@ -155,5 +155,5 @@ def test_bad_weights_are_rejected_with_a_hint(tmp_path, weight, match):
 
 
 def test_importing_videoae_visualize_does_not_import_matplotlib():
-    code = "import sys, videoae.visualize; sys.exit('matplotlib' in sys.modules)"
+    code = "import sys, videoae.reporting; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

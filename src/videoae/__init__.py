@@ -25,6 +25,6 @@ def load(path: str | Path, *, device: str | torch.device = "cpu") -> CompositeMo
         The model in eval mode, e.g. ``videoae.load("runs/demo").predict(frames, 30)``.
     """
     # Imported here so that ``import videoae`` stays light (no torch until a model is needed).
-    from videoae.checkpoint import load_model
+    from videoae.models.checkpoint import load_model
 
     return load_model(path, device=device)

@@ -1,10 +1,45 @@
-"""Checks of plain arguments shared by the library's public functions."""
+"""Checks of plain arguments and of config dataclasses filled from files and ``key=value`` strings."""
 
 from __future__ import annotations
 
+import dataclasses
 import operator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from videoae.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def is_int(value: object) -> bool:
+    """An int or numpy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def is_count(value: object) -> bool:
+    """A positive :func:`is_int`."""
+    return is_int(value) and value > 0  # type: ignore[operator]
+
+
+def resolve_device(name: str | torch.device, local_rank: int = 0) -> torch.device:
+    """A torch device from a user's name: ``auto`` is this process's GPU when CUDA is available,
+    else the CPU; ``cuda`` is GPU ``local_rank``. Unknown names and absent GPUs fail with one line."""
+    import torch  # here, so that the checks above stay importable without torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        name = f"cuda:{local_rank}"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise InvalidInputError(f"unknown device {name!r} ({err}); use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError(f"device {device} was asked for but CUDA is not available here; use device cpu")
+    return device
 
 
 def check_int(name: str, value: object, minimum: int) -> int:
@@ -18,3 +53,55 @@ def check_int(name: str, value: object, minimum: int) -> int:
     if number < minimum:
         raise InvalidInputError(f"{name} must be at least {minimum}, got {number}")
     return number
+
+
+def reject_unknown_keys(config_class: type, data: dict[str, Any], section: str) -> None:
+    """InvalidInputError naming every key of ``data`` that is not a field of ``config_class``."""
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidInputError(f"unknown {section} config key(s): {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+
+
+def raise_first_failure(checks: list[tuple[bool, str]], section: str) -> None:
+    """InvalidInputError with the message of the first ``(ok, message)`` check that failed."""
+    for ok, message in checks:
+        if not ok:
+            raise InvalidInputError(f"invalid {section} config: {message}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def coerce_fields(config: Any, section: str) -> None:
+    """Check every field of a config dataclass against its annotation, in place.
+
+    Accepts an int where a float is expected and a list where a tuple is; anything else of the
+    wrong type raises InvalidInputError naming the field, so that a typo in a config file fails
+    before training, not deep inside it.
+    """
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        kind = str(item.type)
+        if kind == "bool":
+            ok = isinstance(value, bool)
+        elif kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind == "float":
+            ok = _is_number(value)
+            if ok:
+                value = float(value)
+        elif kind == "str":
+            ok = isinstance(value, str)
+        elif kind.startswith("tuple["):
+            element = float if "float" in kind else int
+            ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
+            if ok:
+                value = tuple(element(v) for v in value)
+                ok = element is float or all(float(v).is_integer() for v in getattr(config, item.name))
+        else:
+            ok = True
+        if not ok:
+            raise InvalidInputError(f"invalid {section} config: {item.name} must be of type {kind}, got {value!r}")
+        setattr(config, item.name, value)

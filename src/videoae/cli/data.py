@@ -177,7 +177,7 @@ def _run_data_preview(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from videoae.data.video_writers import write_gif
-    from videoae.visualize import frame_table, save_png, sequence_grid
+    from videoae.reporting import frame_table, save_png, sequence_grid
 
     check_output_file(args.output, (".gif", ".png"), "-o")
     videos = _generate_from_args(args)  # (N, T, H, W)

@@ -10,6 +10,7 @@ from pathlib import Path
 from videoae.cli.paths import check_output_file, check_writable_parent
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
+from videoae.validation import check_int
 
 DEFAULT_BATCH_SIZE = 64
 CHECKPOINT_HELP = "a run folder (its best checkpoint, else its last) or a .safetensors checkpoint file"
@@ -93,21 +94,16 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 def _check_positive(args: argparse.Namespace, *names: str) -> None:
     for name in names:
         value = getattr(args, name.replace("-", "_"))
-        if value is not None and value < 1:
-            raise InvalidInputError(f"--{name} must be at least 1, got {value}")
+        if value is not None:
+            check_int(f"--{name}", value, 1)
 
 
 def _load_model(args: argparse.Namespace):
-    import torch
+    from videoae.models.checkpoint import load_model, resolve_checkpoint_path
+    from videoae.evaluation.predict import model_frame_size
 
-    from videoae.checkpoint import load_model, resolve_checkpoint_path
-    from videoae.predict import model_frame_size
-
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     path = resolve_checkpoint_path(args.checkpoint)
-    model = load_model(path, device=device)
+    model = load_model(path, device=args.device)
     model_frame_size(model)  # a model of images, or a clear refusal
     return model, path
 
@@ -123,7 +119,7 @@ def _data_name(source: str) -> str:
 def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_frames: int):
     """The data named by DATA / --data, at most ``num_frames`` frames per sequence, checked against the model."""
     from videoae.errors import DataNotFoundError
-    from videoae.evaluation_data import DATA_SOURCES, EMBEDDED, evaluation_data
+    from videoae.data.evaluation_sets import DATA_SOURCES, EMBEDDED, evaluation_data
 
     spec = args.data
     is_file = spec not in DATA_SOURCES
@@ -158,8 +154,8 @@ def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    from videoae.evaluate import evaluate_data
-    from videoae.predict import model_frame_size
+    from videoae.evaluation.evaluate import evaluate_data
+    from videoae.evaluation.predict import model_frame_size
 
     _check_positive(args, "future", "input-frames", "num-sequences", "num-digits", "batch-size")
     json_path = check_output_file(args.json, (".json",), "--json") if args.json else None
@@ -195,10 +191,9 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(_data_line(record["data"]))
     print(metrics_table(record, model_size))
     if json_path is not None:
-        from videoae.atomic import write_atomically
+        from videoae.atomic import write_json_atomically
 
-        text = json.dumps(record, indent=2) + "\n"
-        print(f"wrote {write_atomically(json_path, lambda stream: stream.write(text.encode('utf-8')))}")
+        print(f"wrote {write_json_atomically(json_path, record)}")
     if plot_path is not None:
         print(_write_plot(record, plot_path))
     return 0
@@ -213,7 +208,7 @@ def _data_line(data: dict) -> str:
 
 
 def _write_plot(record: dict, path: Path) -> str:
-    from videoae.visualize import plot_per_frame
+    from videoae.reporting import plot_per_frame
 
     if "prediction" not in record:
         return "no per-frame plot: the model has no future predictor"
@@ -253,7 +248,8 @@ def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int]) -> list[
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from videoae.predict import model_frame_size, predict_videos, write_prediction
+    from videoae.evaluation.predict import model_frame_size, predict_videos
+    from videoae.reporting.prediction_files import write_prediction
 
     _check_positive(args, "future", "input-frames", "batch-size")
     out_dir = Path(args.output)
@@ -283,7 +279,8 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _run_features(args: argparse.Namespace) -> int:
-    from videoae.predict import encoder_features, model_frame_size, save_features
+    from videoae.evaluation.predict import encoder_features, model_frame_size
+    from videoae.reporting.prediction_files import save_features
 
     _check_positive(args, "input-frames", "num-sequences", "num-digits", "batch-size")
     output = check_output_file(args.output, (".npy",), "-o")

@@ -8,6 +8,7 @@ import time
 
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
+from videoae.run_folder import CHECKPOINTS_DIR, SAMPLES_DIR
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -55,8 +56,8 @@ def _is_main_process() -> bool:
 
 
 def _run_config_from_args(args: argparse.Namespace):
-    from videoae.run_config import RunConfig, load_config_file
-    from videoae.train import read_run_config
+    from videoae.training.config import RunConfig, load_config_file
+    from videoae.training.loop import read_run_config
 
     if args.resume:
         if args.out or args.config or args.preset or args.assignments:
@@ -78,7 +79,7 @@ def _run_config_from_args(args: argparse.Namespace):
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from videoae.train import train
+    from videoae.training.loop import train
 
     run = _run_config_from_args(args)
     run_dir = args.resume or args.out
@@ -87,12 +88,12 @@ def _run_train(args: argparse.Namespace) -> int:
         print(f"trained {result.run_dir} to step {result.step} (stopped by {result.stop_reason})")
         if result.last_eval is not None:
             print(metrics_table(result.last_eval, run.model.frame_shape[1:]))
-        print(f"checkpoints: {result.run_dir / 'checkpoints'}   samples: {result.run_dir / 'samples'}")
+        print(f"checkpoints: {result.run_dir / CHECKPOINTS_DIR}   samples: {result.run_dir / SAMPLES_DIR}")
     return 0
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from videoae.demo import DEMO_EVAL_SEQUENCES, DEMO_MINUTES, demo_config, run_demo
+    from videoae.cli.demo import DEMO_EVAL_SEQUENCES, DEMO_MINUTES, demo_config, run_demo
 
     out = args.out or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
     minutes = DEMO_MINUTES if args.minutes is None else args.minutes

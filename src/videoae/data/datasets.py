@@ -26,12 +26,12 @@ from videoae.data.moving_mnist import (
     generate,
     generate_indices,
 )
+from videoae.data.pixels import UINT8_MAX
 from videoae.errors import InvalidInputError
 from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
 
-_PIXEL_MAX = 255.0
 # Batches each worker keeps ready, so a batch that happens to be slow hides behind training steps
 # (a batch of 64 takes a few ms to generate; a step of the 2048-unit model far longer).
 PREFETCH_FACTOR = 4
@@ -52,7 +52,7 @@ def _to_clips(videos: np.ndarray, dtype: torch.dtype) -> list[torch.Tensor]:
         return list(torch.from_numpy(writable).unsqueeze(2).unbind(0))
     # One pass, into a fresh writable array (inputs may be read-only caches or memmaps); measured
     # several times faster than torch's uint8 -> float division.
-    scaled = np.divide(videos, np.float32(_PIXEL_MAX), dtype=np.float32)
+    scaled = np.divide(videos, np.float32(UINT8_MAX), dtype=np.float32)
     return list(torch.from_numpy(scaled).unsqueeze(2).unbind(0))
 
 

@@ -35,7 +35,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
+from videoae.data.pixels import UINT8_MAX
 from videoae.errors import InvalidInputError
+from videoae.validation import is_count
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,6 @@ NPZ_KEYS = ("videos", "frames", "arr_0")
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 COLOUR_CHANNELS = (3, 4)
 CHANNELS_5D = (1, 3, 4)
-UINT8_MAX = 255
 UINT16_MAX = 65535
 # Pillow modes holding 16-bit samples; converting them to "L" would clip instead of scale.
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -66,16 +67,6 @@ def check_layout(layout: str) -> str:
     if layout not in LAYOUTS:
         raise InvalidInputError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     return layout
-
-
-def is_int(value: object) -> bool:
-    """An int or numpy integer, not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def is_count(value: object) -> bool:
-    """A positive :func:`is_int`."""
-    return is_int(value) and value > 0  # type: ignore[operator]
 
 
 def _check_frame_size(frame_size: tuple[int, int] | int | None) -> tuple[int, int] | None:

@@ -9,7 +9,9 @@ import numpy as np
 from PIL import Image
 
 from videoae.atomic import write_atomically
-from videoae.data.video_io import UINT8_MAX, check_layout, is_count, is_int
+from videoae.data.pixels import to_uint8
+from videoae.data.video_io import check_layout
+from videoae.validation import is_count, is_int
 from videoae.errors import InvalidInputError
 
 GIF_TIME_UNIT_MS = 10  # GIF stores frame durations in hundredths of a second
@@ -21,32 +23,6 @@ PALETTE_SAMPLE_FRAMES = 32
 _GIF_SCREEN_HEADER_BYTES = 13  # "GIF89a" + logical screen descriptor
 _GIF_TRAILER = b";"
 _DITHER_NONE = getattr(Image, "Dither", Image).NONE
-
-
-def to_uint8(frames: np.ndarray) -> np.ndarray:
-    """Convert frames to uint8: floats are clipped to [0, 1], scaled by 255 and rounded.
-
-    Args:
-        frames: an array of any shape: floats, uint8 (returned as a copy) or bool (0/255).
-
-    Returns:
-        uint8 array of the same shape.
-
-    Raises:
-        InvalidInputError: NaN/infinite values or a dtype that is neither float, uint8 nor bool.
-    """
-    array = np.asarray(frames)
-    if array.dtype == np.uint8:
-        return array.copy()
-    if array.dtype == np.bool_:
-        return array.astype(np.uint8) * np.uint8(UINT8_MAX)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise InvalidInputError(f"frames have dtype {array.dtype}; pass floats in [0, 1] or uint8")
-    if not np.isfinite(array).all():
-        raise InvalidInputError("frames hold NaN or infinite values; check the model output before saving it")
-    scaled = np.multiply(array, np.float32(UINT8_MAX), dtype=np.float32)
-    np.clip(scaled, 0.0, UINT8_MAX, out=scaled)
-    return np.rint(scaled, out=scaled).astype(np.uint8)
 
 
 def _check_suffix(path: Path, suffix: str) -> None:

@@ -15,8 +15,26 @@ from torch import Tensor, nn
 
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
-from videoae.models.deferred_grad import DeferredWeight
+from videoae.models.deferred_grad import weight_product
 from videoae.models.lstm import LSTMLayer, LSTMStack, State
+
+
+@contextlib.contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode without autograd for the duration, restoring the model's previous mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's parameters (the CPU for a model without any)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
 
 
 def _lstm_options(config: ModelConfig) -> dict:
@@ -62,7 +80,6 @@ class Decoder(nn.Module):
         *,
         targets: Tensor | None = None,
         ground_truth_probability: float = 0.0,
-        fast: bool = True,
     ) -> Tensor:
         """Decode ``num_steps`` frames; returns readout values (T, B, D) (logits when Bernoulli).
 
@@ -73,22 +90,21 @@ class Decoder(nn.Module):
                 ``ground_truth_probability`` per step and sequence (1: always, the authors'
                 training; 0: its own output, inference and free-running training).
             ground_truth_probability: see ``targets``.
-            fast: use the fast path (same result).
         """
         batch_size = state[0][0].shape[0]
         if not self.conditional:
-            hidden, _ = self.lstm(None, state, num_steps=num_steps, fast=fast)  # (T, B, H)
+            hidden, _ = self.lstm(None, state, num_steps=num_steps)  # (T, B, H)
             return self.readout(hidden)
         if targets is not None and ground_truth_probability >= 1.0:
             # Every input is known up front: the previous ground-truth frame, zeros first.
             inputs = torch.cat([targets.new_zeros(1, *targets.shape[1:]), targets[:-1]])  # (T, B, D)
-            hidden, _ = self.lstm(inputs, state, fast=fast)
+            hidden, _ = self.lstm(inputs, state)
             return self.readout(hidden)
-        return self._rollout(state, num_steps, batch_size, targets, ground_truth_probability, fast)
+        return self._rollout(state, num_steps, batch_size, targets, ground_truth_probability)
 
-    def _rollout(self, state, num_steps, batch_size, targets, ground_truth_probability, fast) -> Tensor:
-        step = self.lstm.stepper(fast)
-        readout = DeferredWeight(self.readout.weight) if fast else (lambda h: F.linear(h, self.readout.weight))
+    def _rollout(self, state, num_steps, batch_size, targets, ground_truth_probability) -> Tensor:
+        step = self.lstm.stepper()
+        readout = weight_product(self.readout.weight)
         x = state[0][0].new_zeros(batch_size, self.readout.out_features)  # (B, D)
         outputs = []
         for t in range(num_steps):
@@ -115,7 +131,6 @@ class CompositeModel(nn.Module):
         super().__init__()
         config.validate()
         self.config = config
-        self.fast = True  # the fast path; False runs the plain autograd path (tests compare them)
         H, L = config.hidden_size, config.num_layers
         self.encoder = LSTMStack(config.frame_size, H, L, **_lstm_options(config))
         self.reconstructor = Decoder(config, conditional=config.conditional_reconstruction) if config.reconstruct else None
@@ -167,7 +182,7 @@ class CompositeModel(nn.Module):
 
     def _encode(self, inputs: Tensor) -> list[State]:
         states = self.encoder.zero_state(inputs.shape[1], inputs)
-        _, states = self.encoder(inputs, states, fast=self.fast)
+        _, states = self.encoder(inputs, states)
         return states
 
     def forward(self, inputs: Tensor, future: Tensor | None = None, *, ground_truth_probability: float | None = None) -> dict[str, Tensor]:
@@ -200,7 +215,7 @@ class CompositeModel(nn.Module):
                 if future is None:
                     raise InvalidInputError("this model predicts the future: pass the future frames, or use model.predict() for inference")
                 targets = self._to_time_major(future, "future")
-            outputs = decoder(state, targets.shape[0], targets=targets, ground_truth_probability=p_truth, fast=self.fast)
+            outputs = decoder(state, targets.shape[0], targets=targets, ground_truth_probability=p_truth)
             loss = self._loss(outputs, targets)
             losses.append(loss)
             result[f"{name}_loss"] = loss
@@ -220,20 +235,9 @@ class CompositeModel(nn.Module):
             return self.config.ground_truth_probability if override is None else float(override)
         return 1.0 if mode == "ground_truth" else 0.0
 
-    @contextlib.contextmanager
-    def _inference(self) -> Iterator[None]:
-        """Eval mode and no autograd for the duration, restoring the previous mode."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                yield
-        finally:
-            self.train(was_training)
-
     def encode(self, frames: Tensor) -> list[State]:
         """The encoder's final state after reading ``frames`` (B, T, ...): one (h, c) per layer."""
-        with self._inference():
+        with evaluation_mode(self):
             return self._encode(self._to_time_major(frames, "frames"))
 
     def features(self, frames: Tensor) -> Tensor:
@@ -245,9 +249,9 @@ class CompositeModel(nn.Module):
         """Reconstruct ``frames`` (B, T, ...) from the encoder's state, in their natural order."""
         if self.reconstructor is None:
             raise InvalidInputError("this model has no reconstruction decoder (config reconstruct=False)")
-        with self._inference():
+        with evaluation_mode(self):
             x = self._to_time_major(frames, "frames")
-            outputs = self.reconstructor(self._encode(x), x.shape[0], fast=self.fast)
+            outputs = self.reconstructor(self._encode(x), x.shape[0])
             return self._to_batch_major(self.reconstructor.to_frames(outputs.flip(0)))
 
     def predict(self, frames: Tensor, num_future: int | None = None) -> Tensor:
@@ -261,9 +265,9 @@ class CompositeModel(nn.Module):
         steps = self.config.num_future_frames if num_future is None else int(num_future)
         if steps < 1:
             raise InvalidInputError(f"num_future must be >= 1, got {steps}")
-        with self._inference():
+        with evaluation_mode(self):
             state = self._encode(self._to_time_major(frames, "frames"))
-            outputs = self.predictor(state, steps, fast=self.fast)
+            outputs = self.predictor(state, steps)
             return self._to_batch_major(self.predictor.to_frames(outputs))
 
 

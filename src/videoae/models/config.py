@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from videoae.config_fields import coerce_fields, raise_first_failure, reject_unknown_keys
+from videoae.validation import coerce_fields, raise_first_failure, reject_unknown_keys
 from videoae.errors import InvalidInputError
 
 DECODER_TRAINING_INPUTS = ("ground_truth", "free_running", "scheduled")

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from videoae.models.deferred_grad import DeferredWeight
+from videoae.models.deferred_grad import weight_product
 
 State = tuple[Tensor, Tensor]  # (h, c), each (B, H)
 INIT_SCHEMES = ("uniform", "pytorch")
@@ -111,28 +111,21 @@ class LSTMLayer(nn.Module):
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
 
-    def recurrent_weight(self, fast: bool) -> Callable[[Tensor], Tensor]:
-        """``h -> U h`` for one forward pass: deferred weight gradient when ``fast``."""
-        if fast:
-            return DeferredWeight(self.weight_hh)
-        return lambda h: F.linear(h, self.weight_hh)
+    def recurrent_weight(self) -> Callable[[Tensor], Tensor]:
+        """``h -> U h`` for one forward pass (see :func:`~videoae.models.deferred_grad.weight_product`)."""
+        return weight_product(self.weight_hh)
 
-    def input_weight(self, fast: bool) -> Callable[[Tensor], Tensor] | None:
+    def input_weight(self) -> Callable[[Tensor], Tensor] | None:
         """``x -> W x`` (no bias) for inputs that arrive one timestep at a time."""
-        if self.weight_ih is None:
-            return None
-        if fast:
-            return DeferredWeight(self.weight_ih)
-        return lambda x: F.linear(x, self.weight_ih)
+        return None if self.weight_ih is None else weight_product(self.weight_ih)
 
-    def forward(self, inputs: Tensor | None, state: State, *, num_steps: int | None = None, fast: bool = True) -> tuple[Tensor, State]:
+    def forward(self, inputs: Tensor | None, state: State, *, num_steps: int | None = None) -> tuple[Tensor, State]:
         """Run over a whole known sequence.
 
         Args:
             inputs: (T, B, input_size), or None for a layer without inputs (then give num_steps).
             state: initial (h, c), each (B, H).
             num_steps: number of timesteps when ``inputs`` is None.
-            fast: use the deferred weight gradient (same result as the plain path).
 
         Returns:
             hidden states (T, B, H) and the final (h, c).
@@ -141,7 +134,7 @@ class LSTMLayer(nn.Module):
         if steps is None:
             raise ValueError("num_steps is required when the layer has no inputs")
         gate_inputs = self.project_inputs(inputs, steps, state[0].shape[0])  # (T, B, 4H)
-        recurrent = self.recurrent_weight(fast)
+        recurrent = self.recurrent_weight()
         outputs = []
         # unbind, not gate_inputs[t]: indexing would make backward fill a (T, B, 4H) zero
         # tensor for every timestep.
@@ -184,23 +177,23 @@ class LSTMStack(nn.Module):
             return F.dropout(x, self.dropout, self.training)
         return x
 
-    def forward(self, inputs: Tensor | None, states: list[State], *, num_steps: int | None = None, fast: bool = True) -> tuple[Tensor, list[State]]:
+    def forward(self, inputs: Tensor | None, states: list[State], *, num_steps: int | None = None) -> tuple[Tensor, list[State]]:
         """Run a known sequence layer by layer: (T, B, input_size) -> (T, B, H), final states."""
         new_states = []
         x = inputs
         for index, (layer, state) in enumerate(zip(self.layers, states)):
-            x, final = layer(x, state, num_steps=num_steps, fast=fast)
+            x, final = layer(x, state, num_steps=num_steps)
             x = self._drop(x, index)
             new_states.append(final)
         return x, new_states
 
-    def stepper(self, fast: bool = True) -> Callable[[Tensor | None, list[State]], tuple[Tensor, list[State]]]:
+    def stepper(self) -> Callable[[Tensor | None, list[State]], tuple[Tensor, list[State]]]:
         """A function taking one timestep through every layer, for inputs produced on the fly.
 
         Create one per forward pass: it holds that pass's deferred weight gradients.
         """
-        input_weights = [layer.input_weight(fast) for layer in self.layers]
-        recurrent_weights = [layer.recurrent_weight(fast) for layer in self.layers]
+        input_weights = [layer.input_weight() for layer in self.layers]
+        recurrent_weights = [layer.recurrent_weight() for layer in self.layers]
 
         def step(x: Tensor | None, states: list[State]) -> tuple[Tensor, list[State]]:
             new_states = []

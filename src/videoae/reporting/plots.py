@@ -3,7 +3,7 @@
 matplotlib is imported only when a plot is drawn (``import videoae`` stays fast) and draws with its
 Agg backend on a figure of its own: no window ever opens and pyplot's global state is left alone,
 so plotting works the same on a headless server and inside a notebook. Every plot is a PNG written
-atomically at 100 dpi. Pictures of weights are in :mod:`videoae.visualize.weights`.
+atomically at 100 dpi. Pictures of weights are in :mod:`videoae.reporting.weights`.
 
 Units follow the metric conventions of the project: cross-entropy in nats per frame (summed over a
 frame's pixels), MSE/MAE summed over a frame's pixels with values in [0, 1].
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from videoae.errors import InvalidInputError, VideoAEError
+from videoae.evaluation.evaluate import BASELINE_DESCRIPTIONS
 from videoae.atomic import write_atomically
 
 DPI = 100
@@ -44,7 +45,6 @@ LOG_SCALE_METRICS = ("bce", "mse", "mae")  # SSIM can be negative and PSNR is a 
 PER_FRAME_METRICS = ("bce", "mse", "ssim")  # MAE and PSNR add little beside MSE
 TRAINING_LOSSES = {"loss": "total", "reconstruction_loss": "reconstruction", "prediction_loss": "prediction"}
 EVALUATED_PARTS = ("prediction", "reconstruction")
-BASELINE_LABELS = {"copy_last": "repeat last input frame", "mean": "mean intensity", "zeros": "all zeros"}
 BASELINE_COLOURS = ("tab:gray", "tab:olive", "tab:brown", "tab:pink")
 
 
@@ -117,7 +117,7 @@ def _baseline_colours(names: Iterable[str]) -> dict[str, str]:
 def _baseline_lines(axes, baselines: Mapping[str, float], colours: Mapping[str, str]) -> list[float]:
     """Dashed horizontal lines for the baselines' values, labelled with name and value."""
     for name, value in sorted(baselines.items()):
-        label = f"{BASELINE_LABELS.get(name, name)} ({value:.4g})"
+        label = f"{BASELINE_DESCRIPTIONS.get(name, name)} ({value:.4g})"
         axes.axhline(value, linestyle="--", linewidth=1.2, color=colours[name], label=label)
     return list(baselines.values())
 
@@ -248,7 +248,7 @@ def _prediction_curves(metrics: Mapping) -> dict[str, np.ndarray]:
         metrics = metrics["eval"]
     prediction, per_frame = metrics.get("prediction"), metrics.get("per_frame")
     candidates = [
-        prediction.get("per_frame") if isinstance(prediction, Mapping) else None,  # videoae.evaluate
+        prediction.get("per_frame") if isinstance(prediction, Mapping) else None,  # videoae.evaluation.evaluate
         per_frame.get("prediction") if isinstance(per_frame, Mapping) else None,
         per_frame,
     ]
@@ -265,7 +265,7 @@ def plot_per_frame(metrics: Mapping, path: str | os.PathLike[str], *, title: str
     """Prediction metrics against the number of frames after the input, one panel per metric.
 
     Draws cross-entropy, MSE and SSIM (those present), one value per predicted frame, read from
-    ``metrics["prediction"]["per_frame"]`` as :func:`videoae.evaluate` writes it (also accepted:
+    ``metrics["prediction"]["per_frame"]`` as :func:`videoae.evaluation.evaluate` writes it (also accepted:
     ``metrics["per_frame"]["prediction"]``, a flat ``metrics["per_frame"]``, or a trainer's
     ``{"step", "eval": ...}`` record). Baselines in ``metrics["baselines"][name]`` are drawn as
     curves from their own ``"per_frame"`` when present, else as dashed lines at their overall values.
@@ -282,7 +282,7 @@ def plot_per_frame(metrics: Mapping, path: str | os.PathLike[str], *, title: str
     if not curves:
         raise InvalidInputError(
             "metrics has no per-frame curves (expected metrics['prediction']['per_frame'] with 'bce', 'mse' or "
-            "'ssim' lists, as videoae.evaluate writes them); evaluate a model that has a future predictor"
+            "'ssim' lists, as videoae.evaluation.evaluate writes them); evaluate a model that has a future predictor"
         )
     metrics = metrics["eval"] if isinstance(metrics.get("eval"), Mapping) else metrics
     baselines = metrics.get("baselines")
@@ -302,7 +302,7 @@ def plot_per_frame(metrics: Mapping, path: str | os.PathLike[str], *, title: str
             if baseline_curve is not None:
                 style = {"color": colours[name], "linestyle": "--", "linewidth": 1.0}
                 values += _line(axes, np.arange(1, len(baseline_curve) + 1), baseline_curve,
-                                label=BASELINE_LABELS.get(name, name), **style)
+                                label=BASELINE_DESCRIPTIONS.get(name, name), **style)
             elif (value := _number(numbers.get(metric))) is not None:
                 constants[name] = value
         values += _baseline_lines(axes, constants, colours)

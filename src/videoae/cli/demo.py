@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from videoae.atomic import write_json_atomically
-from videoae.checkpoint import load_model
-from videoae.evaluate import evaluate
+from videoae.models.checkpoint import load_model
+from videoae.evaluation.evaluate import evaluate
 from videoae.models import preset
-from videoae.run_config import RunConfig, TrainConfig
-from videoae.train import BEST_CHECKPOINT, METRICS_FILE, train
-from videoae.predict import predict_videos
-from videoae.training_eval import evaluation_videos
+from videoae.training.config import RunConfig, TrainConfig
+from videoae.run_folder import BEST_CHECKPOINT, CURVES_FILE, DEMO_SAMPLES_GIF, DEMO_SAMPLES_PNG, EVAL_FILE, PER_FRAME_FILE, read_metrics
+from videoae.training.loop import train
+from videoae.evaluation.predict import predict_videos
+from videoae.training.periodic_eval import evaluation_videos
 
 DEMO_MINUTES = 8.0  # leaves room for start-up and the final evaluation within 10 minutes
 DEMO_EVAL_SEQUENCES = 1000
@@ -50,7 +50,7 @@ def demo_config(minutes: float) -> RunConfig:
 
 def run_demo(out: str | Path, *, minutes: float = DEMO_MINUTES, eval_sequences: int = DEMO_EVAL_SEQUENCES, progress: bool = True) -> DemoResult:
     """Train, evaluate on the embedded test set and draw the pictures; returns what was made."""
-    from videoae.visualize import plot_per_frame, plot_training_curves, save_comparison_gif, save_comparison_png
+    from videoae.reporting import plot_per_frame, plot_training_curves, save_comparison_gif, save_comparison_png
 
     run_dir = Path(out)
     result = train(demo_config(minutes), run_dir, progress=progress)
@@ -58,16 +58,16 @@ def run_demo(out: str | Path, *, minutes: float = DEMO_MINUTES, eval_sequences: 
     config = model.config
     videos = evaluation_videos(eval_sequences, config.num_input_frames + config.num_future_frames)
     metrics = evaluate(model, videos, num_input_frames=config.num_input_frames, num_future=config.num_future_frames)
-    files = {"metrics (JSON)": run_dir / "eval.json"}
+    files = {"metrics (JSON)": run_dir / EVAL_FILE}
     write_json_atomically(files["metrics (JSON)"], {**metrics, "checkpoint": str(run_dir / BEST_CHECKPOINT)})
 
-    records = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines() if line.strip()]
-    files["training curves"] = plot_training_curves(records, run_dir / "training_curves.png", title="videoae demo: small model")
-    files["per-frame scores"] = plot_per_frame(metrics, run_dir / "per_frame.png", title="Prediction quality per future frame")
+    records = read_metrics(run_dir)
+    files["training curves"] = plot_training_curves(records, run_dir / CURVES_FILE, title="videoae demo: small model")
+    files["per-frame scores"] = plot_per_frame(metrics, run_dir / PER_FRAME_FILE, title="Prediction quality per future frame")
 
     panels = predict_videos(model, videos[:NUM_GIF_SEQUENCES]).panels()
-    files["samples (GIF)"] = save_comparison_gif(run_dir / "samples.gif", **panels)
+    files["samples (GIF)"] = save_comparison_gif(run_dir / DEMO_SAMPLES_GIF, **panels)
     first = {name: None if frames is None else frames[:1] for name, frames in panels.items()}
-    files["samples (PNG)"] = save_comparison_png(run_dir / "samples.png", **first)
+    files["samples (PNG)"] = save_comparison_png(run_dir / DEMO_SAMPLES_PNG, **first)
     files["checkpoint"] = run_dir / BEST_CHECKPOINT
     return DemoResult(run_dir=run_dir, steps=result.step, metrics=metrics, files=files)

@@ -1,14 +1,9 @@
-"""Inference on videos: predictions, reconstructions and encoder features, and the files they go to.
+"""Inference on videos: predictions, reconstructions and encoder features (arrays in, arrays out).
 
 The first ``num_input_frames`` frames of a video are the model's input; the frames after them (if
 any) are the ground truth its predictions are shown beside. Models run in eval mode without
 autograd, so a conditional decoder is fed its own previous output, as at any inference, and
 predictions may run past the horizon the model was trained on.
-
-Files written for one video named ``NAME`` (all atomically): ``NAME.gif`` (input | ground truth |
-reconstruction | prediction, animated), ``NAME.png`` (the same as a still strip) and
-``NAME_prediction.npy``: the predicted frames as float32 ``(K, H, W)`` in [0, 1], exactly the
-model's output (no rounding to 8 bits).
 """
 
 from __future__ import annotations
@@ -21,17 +16,15 @@ import numpy as np
 import torch
 
 from videoae.errors import InvalidInputError
-from videoae.evaluation_data import DEFAULT_BLOCK_SEQUENCES, EvaluationData
-from videoae.models import CompositeModel
-from videoae.atomic import write_atomically
-from videoae.visualize import save_comparison_gif, save_comparison_png
+from videoae.data.evaluation_sets import DEFAULT_BLOCK_SEQUENCES, EvaluationData
+from videoae.data.pixels import to_unit_float
+from videoae.models import CompositeModel, model_device
+from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
-UINT8_MAX = 255.0
 GRAYSCALE_CHANNELS = 1
-PREDICTION_SUFFIX = "_prediction.npy"
 
 
 @dataclass
@@ -52,7 +45,7 @@ class Prediction:
     prediction: np.ndarray | None
 
     def panels(self) -> dict[str, np.ndarray | None]:
-        """The four arrays by the names :mod:`videoae.visualize`'s comparison pictures take."""
+        """The four arrays by the names :mod:`videoae.reporting`'s comparison pictures take."""
         return {"inputs": self.inputs, "truth": self.truth, "reconstruction": self.reconstruction, "prediction": self.prediction}
 
     def video(self, index: int) -> Prediction:
@@ -77,20 +70,13 @@ def model_frame_size(model: CompositeModel) -> tuple[int, int]:
 
 
 def _check_positive(name: str, value: int | None) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return None if value is None else check_int(name, value, 1)
 
 
 def _to_tensor(videos: np.ndarray, device: torch.device) -> torch.Tensor:
     """(n, T, H, W) uint8 or float -> float32 (n, T, 1, H, W) in [0, 1] on ``device``."""
     tensor = torch.from_numpy(np.array(videos))  # a writable copy: inputs may be read-only views
-    tensor = tensor.float().div(UINT8_MAX) if tensor.dtype == torch.uint8 else tensor.float()
-    return tensor.unsqueeze(2).to(device)
-
-
-def _device(model: CompositeModel) -> torch.device:
-    return next(model.parameters()).device
+    return to_unit_float(tensor).unsqueeze(2).to(device)
 
 
 def _check_videos(model: CompositeModel, videos: np.ndarray, num_input_frames: int) -> None:
@@ -131,7 +117,7 @@ def predict_videos(
     num_future = _check_positive("num_future", num_future) or config.num_future_frames
     batch_size = _check_positive("batch_size", batch_size)
     _check_videos(model, videos, num_input_frames)
-    device = _device(model)
+    device = model_device(model)
     predictions, reconstructions = [], []
     for start in range(0, len(videos), batch_size):
         inputs = _to_tensor(videos[start : start + batch_size, :num_input_frames], device)  # (B, T_in, 1, H, W)
@@ -162,7 +148,7 @@ def encoder_features(
     Args:
         model: a trained model.
         data: (N, T, H, W) videos (uint8 or float in [0, 1]) or an
-            :class:`~videoae.evaluation_data.EvaluationData`, read a block at a time.
+            :class:`~videoae.data.evaluation_sets.EvaluationData`, read a block at a time.
         num_input_frames: the first frames of each video read by the encoder (default: as trained).
         batch_size: videos per forward pass; does not change the result.
         block_sequences: sequences of an ``EvaluationData`` loaded at once.
@@ -173,7 +159,7 @@ def encoder_features(
     num_input_frames = _check_positive("num_input_frames", num_input_frames) or model.config.num_input_frames
     batch_size = _check_positive("batch_size", batch_size)
     blocks = data.blocks(block_sequences) if isinstance(data, EvaluationData) else [data]
-    device = _device(model)
+    device = model_device(model)
     features = []
     for block in blocks:
         _check_videos(model, block, num_input_frames)
@@ -182,42 +168,3 @@ def encoder_features(
             features.append(model.features(inputs).float().cpu().numpy())
         logger.debug("encoded %d sequences", sum(len(f) for f in features))
     return np.concatenate(features)
-
-
-def _save_npy(path: Path, array: np.ndarray) -> Path:
-    if path.suffix.lower() != ".npy":
-        raise InvalidInputError(f"{path}: give a file name ending in .npy")
-    return write_atomically(path, lambda stream: np.save(stream, array, allow_pickle=False))
-
-
-def save_features(path: str | Path, features: np.ndarray) -> Path:
-    """Write features as a float32 ``.npy`` file, atomically (what was there survives a failure)."""
-    return _save_npy(Path(path), np.ascontiguousarray(features, dtype=np.float32))
-
-
-def write_prediction(out_dir: str | Path, name: str, outputs: Prediction, *, frame_ms: int | None = None) -> dict[str, Path]:
-    """Write one video's comparison GIF and PNG and its predicted frames (see the module docstring).
-
-    Args:
-        out_dir: folder to write into (created if missing).
-        name: the files' common name, without suffix.
-        outputs: the outputs of one video (:meth:`Prediction.video`).
-        frame_ms: GIF frame duration (default: the comparison GIF's).
-
-    Returns:
-        ``{"gif": path, "png": path, "npy": path}``.
-    """
-    if outputs.prediction is None:
-        raise InvalidInputError("the model has no future predictor (it was built with predict=False): there are no predicted frames to write")
-    if len(outputs.prediction) != 1:
-        raise InvalidInputError(f"write_prediction writes one video at a time, got {len(outputs.prediction)}; use Prediction.video(i)")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InvalidInputError(f"{out_dir} is a file, not a folder; give a folder to write the predictions into")
-    panels = outputs.panels()
-    gif_options = {} if frame_ms is None else {"frame_ms": frame_ms}
-    return {
-        "gif": save_comparison_gif(out_dir / f"{name}.gif", **panels, **gif_options),
-        "png": save_comparison_png(out_dir / f"{name}.png", **panels),
-        "npy": _save_npy(out_dir / f"{name}{PREDICTION_SUFFIX}", np.ascontiguousarray(outputs.prediction[0], dtype=np.float32)),
-    }

@@ -24,15 +24,14 @@ from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError, VideoAEError
 from videoae.models.composite import CompositeModel
 from videoae.models.config import ModelConfig
-from videoae.validation import check_int
+from videoae.run_folder import BEST_CHECKPOINT, LAST_CHECKPOINT
+from videoae.validation import check_int, resolve_device
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT_VERSION = 1
 METADATA_KEY = "videoae"  # the one safetensors metadata key holding our JSON document
 MODEL_PREFIX, OPTIMIZER_PREFIX, EXTRA_PREFIX = "model/", "optimizer/", "extra/"
-BEST_NAME, LAST_NAME = "best.safetensors", "last.safetensors"
-CHECKPOINT_FOLDER = "checkpoints"  # inside a run folder
 # JSON has no tuples and no tensors: such values are stored as one-key objects with these tags.
 TUPLE_TAG, TENSOR_TAG = "$tuple", "$tensor"
 MAX_NAMES_SHOWN = 3  # offending names listed in a mismatch message
@@ -67,17 +66,6 @@ class Checkpoint:
     extra_tensors: dict[str, Tensor] = field(default_factory=dict)
     extra_metadata: dict = field(default_factory=dict)
     videoae_version: str = ""
-
-
-def _device(device: str | torch.device) -> torch.device:
-    """Validated eagerly, so a wrong device fails with one line before anything is read."""
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise InvalidInputError(f"unknown device {device!r} ({err}); use e.g. 'cpu' or 'cuda'") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidInputError(f"device {device} was asked for but CUDA is not available here; use device 'cpu'")
-    return device
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -291,7 +279,7 @@ def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     Returns:
         The checkpoint's contents.
     """
-    path, map_location = Path(path), _device(map_location)
+    path, map_location = Path(path), resolve_device(map_location)
     if path.is_dir():
         raise InvalidInputError(f"{path} is a folder; give a .safetensors checkpoint file")
     if not path.exists():
@@ -339,12 +327,11 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         return path
-    for name in (BEST_NAME, LAST_NAME):
-        candidate = path / CHECKPOINT_FOLDER / name
-        if candidate.is_file():
-            return candidate
+    for relative in (BEST_CHECKPOINT, LAST_CHECKPOINT):
+        if (path / relative).is_file():
+            return path / relative
     raise InvalidInputError(
-        f"no checkpoint in {path} (looked for {CHECKPOINT_FOLDER}/{BEST_NAME} and {LAST_NAME}); train first or give a .safetensors file"
+        f"no checkpoint in {path} (looked for {BEST_CHECKPOINT} and {LAST_CHECKPOINT}); train first or give a .safetensors file"
     )
 
 
@@ -363,7 +350,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Compo
     Returns:
         The model, in eval mode, on ``device``.
     """
-    device = _device(device)
+    device = resolve_device(device)
     checkpoint = read_checkpoint(resolve_checkpoint_path(path), load_optimizer=False)
     model = CompositeModel(checkpoint.model_config)
     expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}

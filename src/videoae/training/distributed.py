@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 
 import torch
+
+from videoae.validation import resolve_device
 import torch.distributed as dist
 
 PROCESS_GROUP_TIMEOUT = datetime.timedelta(minutes=30)
@@ -33,20 +35,6 @@ class DistState:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> this process's GPU when CUDA is available, else the CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        name = f"cuda:{local_rank}"
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from videoae.errors import InvalidInputError
-
-        raise InvalidInputError("device cuda was requested but no CUDA GPU is available; use --set device=cpu")
-    return device
 
 
 def setup(device_name: str = "auto") -> DistState:

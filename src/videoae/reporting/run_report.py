@@ -4,7 +4,7 @@
 - :func:`plot_model_weights`: the first encoder layer's input weights and the output layer's
   weights as frame-sized tiles (the Moving MNIST weight figure of Srivastava et al. 2015).
 - :func:`write_report`: one self-contained HTML page about a run; the HTML itself is built in
-  :mod:`videoae.report_html`.
+  :mod:`videoae.reporting.html_report`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,11 @@ import numpy as np
 from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
-from videoae.train import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, SAMPLES_DIR
+from videoae.run_folder import BEST_CHECKPOINT, CURVES_FILE, LAST_CHECKPOINT, REPORT_FILE, read_metrics, run_folder
 from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
 
-EVAL_FILE = "eval.json"  # written by videoae demo (and videoae eval) into the run folder
-CURVES_FILE = "training_curves.png"
-PER_FRAME_FILE = "per_frame.png"
-DEMO_SAMPLES_GIF = "samples.gif"
-REPORT_FILE = "report.html"
 # An LSTM layer's weight_ih stacks one (H, D) block per gate in this order (as torch.nn.LSTM).
 GATES = ("input", "forget", "cell", "output")
 GATE_LABELS = {"input": "input gate i", "forget": "forget gate f", "cell": "cell-input gate g", "output": "output gate o"}
@@ -44,102 +39,19 @@ PANEL_GAP_PX = 24  # white space between the two panels of the combined weight f
 # -- reading a run folder -------------------------------------------------------------------------
 
 
-def run_folder(path: str | os.PathLike[str]) -> Path:
-    """``path`` as a Path, checked to be an existing folder."""
-    path = Path(path)
-    if not path.exists():
-        raise InvalidInputError(f"run folder {path} does not exist; give the folder that videoae train --out (or demo --out) wrote")
-    if not path.is_dir():
-        raise InvalidInputError(f"{path} is not a folder; give a run folder (the --out of videoae train or videoae demo)")
-    return path
-
-
-def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict]:
-    """The records of ``RUN/metrics.jsonl`` in file order; unreadable lines (a crash can cut the
-    last one short) are skipped with a warning.
-
-    Raises:
-        InvalidInputError: no such folder, no metrics file, or no readable record in it.
-    """
-    path = run_folder(run_dir) / METRICS_FILE
-    if not path.is_file():
-        raise InvalidInputError(
-            f"{run_dir} has no {METRICS_FILE}: not a videoae run folder, or its training has not logged yet; "
-            "give the folder of a run that trained for at least one logging interval"
-        )
-    records, damaged = [], 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            record = None
-        if isinstance(record, dict):
-            records.append(record)
-        else:
-            damaged += 1
-    if damaged:
-        logger.warning("skipped %d unreadable line(s) of %s", damaged, path)
-    if not records:
-        raise InvalidInputError(f"{path} holds no training records; train for at least one logging interval first")
-    return records
-
-
-def read_config(run_dir: Path) -> dict | None:
-    """``RUN/config.json`` as written (not validated: a report shows what is there), or None."""
-    path = run_dir / CONFIG_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        logger.warning("cannot read %s: %s", path, err)
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def latest_evaluation(run_dir: Path, records: list[dict]) -> tuple[dict | None, str]:
-    """The evaluation to report and where it came from: ``RUN/eval.json`` when readable, else the
-    last evaluation record of ``metrics.jsonl``; (None, reason) when there is none."""
-    path = run_dir / EVAL_FILE
-    if path.is_file():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            data = None
-            logger.warning("cannot read %s (%s); reporting the last evaluation logged during training", path, err)
-        if isinstance(data, dict) and ("prediction" in data or "reconstruction" in data):
-            return data, f"{EVAL_FILE}: the final evaluation of {data.get('checkpoint') or 'the run'}"
-    for record in reversed(records):
-        if isinstance(record.get("eval"), dict):
-            return record["eval"], f"{METRICS_FILE}: the last evaluation during training, at step {record.get('step', '?')}"
-    return None, "no evaluation yet"
-
-
 def checkpoint_steps(run_dir: Path) -> dict[str, int]:
     """Steps of the run's ``best`` and ``last`` checkpoints (those that exist).
 
     Raises:
         InvalidInputError: a checkpoint is damaged.
     """
-    from videoae.checkpoint import read_checkpoint
+    from videoae.models.checkpoint import read_checkpoint
 
     steps = {}
     for name, relative in (("best", BEST_CHECKPOINT), ("last", LAST_CHECKPOINT)):
         if (run_dir / relative).is_file():
             steps[name] = read_checkpoint(run_dir / relative, load_optimizer=False).step
     return steps
-
-
-def latest_sample_gif(run_dir: Path) -> Path | None:
-    """The newest ``RUN/samples/step_*.gif`` (by step), else the demo's ``RUN/samples.gif``."""
-    samples = run_dir / SAMPLES_DIR
-    found = sorted(samples.glob("*.gif"), key=lambda p: (len(p.name), p.name)) if samples.is_dir() else []
-    if found:
-        return found[-1]
-    demo = run_dir / DEMO_SAMPLES_GIF
-    return demo if demo.is_file() else None
 
 
 # -- plots ----------------------------------------------------------------------------------------
@@ -155,7 +67,7 @@ def plot_run_curves(run_dir: str | os.PathLike[str], path: str | os.PathLike[str
     Returns:
         The path written.
     """
-    from videoae.visualize import plot_training_curves
+    from videoae.reporting import plot_training_curves
 
     run_dir = run_folder(run_dir)
     out = run_dir / CURVES_FILE if path is None else check_png_path(path)
@@ -228,7 +140,7 @@ def plot_model_weights(
     Returns:
         The path written.
     """
-    from videoae.visualize import plot_weights
+    from videoae.reporting import plot_weights
 
     path = check_png_path(path)
     if layer not in WEIGHT_LAYERS:
@@ -282,7 +194,7 @@ def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] |
     Returns:
         The path written.
     """
-    from videoae.report_html import build_report
+    from videoae.reporting.html_report import build_report
 
     run_dir = run_folder(run_dir)
     out = run_dir / REPORT_FILE if path is None else Path(path)

@@ -18,13 +18,14 @@ from pathlib import Path
 
 from videoae import __version__
 from videoae.errors import InvalidInputError
-from videoae.metrics import UNITS
-from videoae.report import (
+from videoae.evaluation.evaluate import BASELINE_DESCRIPTIONS
+from videoae.evaluation.metrics import UNITS
+from videoae.reporting.run_report import checkpoint_steps
+from videoae.run_folder import (
     CURVES_FILE,
     EVAL_FILE,
     METRICS_FILE,
     PER_FRAME_FILE,
-    checkpoint_steps,
     latest_evaluation,
     latest_sample_gif,
     read_config,
@@ -42,7 +43,6 @@ METRIC_COLUMNS = (
     ("ssim", "SSIM", "per frame, 1 = identical", "{:.3f}"),
     ("psnr", "PSNR", "dB", "{:.2f}"),
 )
-BASELINE_LABELS = {"copy_last": "repeat the last input frame", "mean": "mean intensity of the input", "zeros": "all zeros"}
 TRAINING_LOSS_KEYS = (("loss", "total"), ("reconstruction_loss", "reconstruction"), ("prediction_loss", "prediction"))
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
@@ -109,7 +109,7 @@ def _metrics_section(evaluation: Mapping | None, source: str) -> str:
     rows = [("model: prediction", evaluation.get("prediction")), ("model: reconstruction", evaluation.get("reconstruction"))]
     baselines = evaluation.get("baselines")
     for name, values in (baselines.items() if isinstance(baselines, Mapping) else ()):
-        rows.append((f"baseline: {BASELINE_LABELS.get(name, name)}", values))
+        rows.append((f"baseline: {BASELINE_DESCRIPTIONS.get(name, name)}", values))
     header = ["scored"] + [f'{_e(title)}<br><span class="unit">{_e(unit)}</span>' for _, title, unit, _ in METRIC_COLUMNS]
     body = [
         [f"<td>{_e(label)}</td>"] + [_number(values.get(key), form) for key, _, _, form in METRIC_COLUMNS]
@@ -180,8 +180,8 @@ def _plot(existing: Path, newer_than: Path | None, draw: Callable[[Path], Path],
 
 
 def build_report(run_dir: Path) -> str:
-    """The report page of a run folder, as one HTML string (see :func:`videoae.report.write_report`)."""
-    from videoae.visualize import plot_per_frame, plot_training_curves
+    """The report page of a run folder, as one HTML string (see :func:`videoae.reporting.run_report.write_report`)."""
+    from videoae.reporting import plot_per_frame, plot_training_curves
 
     records = read_metrics(run_dir)
     name = run_dir.resolve().name

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videoae.config_fields import coerce_fields, raise_first_failure, reject_unknown_keys
+from videoae.validation import coerce_fields, raise_first_failure, reject_unknown_keys
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
 

@@ -23,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from videoae.data.video_writers import to_uint8, write_gif
+from videoae.data.pixels import to_uint8
+from videoae.data.video_writers import write_gif
 from videoae.errors import InvalidInputError
-from videoae.visualize.frames import DEFAULT_PAD_VALUE, DEFAULT_PADDING, save_png, to_numpy
-from videoae.visualize.text import LABEL_FONT_PX, draw_text, fit_font_size, line_height, render_text
+from videoae.validation import is_int
+from videoae.reporting.frames import DEFAULT_PAD_VALUE, DEFAULT_PADDING, save_png, to_numpy
+from videoae.reporting.text import LABEL_FONT_PX, draw_text, fit_font_size, line_height, render_text
 
 PANEL_LABELS = {
     "input": "input",
@@ -84,7 +86,7 @@ def _timeline(videos: dict[str, np.ndarray]) -> tuple[dict[str, int], int]:
 
 
 def _check_scale(scale: int) -> int:
-    if isinstance(scale, bool) or not isinstance(scale, (int, np.integer)) or not 1 <= scale <= MAX_SCALE:
+    if not is_int(scale) or not 1 <= scale <= MAX_SCALE:
         raise InvalidInputError(f"scale must be an integer from 1 to {MAX_SCALE}, got {scale!r}")
     return int(scale)
 

@@ -2,7 +2,7 @@
 
 Every function takes frames as uint8 (0..255) or floats in [0, 1] and returns uint8 arrays, so the
 results go straight to :func:`save_png` or a GIF writer. Comparisons of a model's outputs with the
-truth live in :mod:`videoae.visualize.comparison`.
+truth live in :mod:`videoae.reporting.comparison`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from videoae.atomic import write_atomically
-from videoae.data.video_writers import to_uint8
+from videoae.data.pixels import UINT8_MAX, to_uint8
 from videoae.errors import InvalidInputError
 from videoae.validation import check_int
 
@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_PADDING = 2
 # Grey rather than black or white separates tiles of dark-background digits without looking like data.
 DEFAULT_PAD_VALUE = 128
-_PIXEL_MAX = 255
 
 
 def to_numpy(values: object) -> np.ndarray:
@@ -49,7 +48,7 @@ def _check_videos(videos: np.ndarray) -> np.ndarray:
 
 def _check_layout(padding: int, pad_value: int) -> None:
     check_int("padding", padding, 0)
-    if isinstance(pad_value, bool) or not isinstance(pad_value, int) or not 0 <= pad_value <= _PIXEL_MAX:
+    if isinstance(pad_value, bool) or not isinstance(pad_value, int) or not 0 <= pad_value <= UINT8_MAX:
         raise InvalidInputError(f"pad_value must be an integer in 0..255, got {pad_value!r}")
 
 

@@ -2,37 +2,38 @@
 
 The first ``num_input_frames`` frames of each video are the model's input, the following
 ``num_future`` frames the truth its predictions are scored against. Scores use the conventions of
-:mod:`videoae.metrics` (nats per frame, errors summed per frame, SSIM and PSNR per frame), averaged
+:mod:`videoae.evaluation.metrics` (nats per frame, errors summed per frame, SSIM and PSNR per frame), averaged
 over frames and sequences, beside two baselines that set the scale: repeating the last input frame
 and filling every pixel with the mean intensity of the input.
 
 :func:`evaluate` scores an array of videos; :func:`evaluate_data` scores a named data set (see
-:mod:`videoae.evaluation_data`) a block of sequences at a time, with the same result. Predictions
+:mod:`videoae.data.evaluation_sets`) a block of sequences at a time, with the same result. Predictions
 may run past the horizon a model was trained on: evaluation is inference, so a conditional
 decoder is fed its own previous output for as many frames as there is truth to score.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from videoae.data.evaluation_sets import DEFAULT_BLOCK_SEQUENCES, EvaluationData
+from videoae.data.pixels import to_unit_float
 from videoae.errors import InvalidInputError
-from videoae.validation import check_int
-from videoae.evaluation_data import DEFAULT_BLOCK_SEQUENCES, EvaluationData
-from videoae.metrics import UNITS, per_frame_metrics, summarize
+from videoae.evaluation.metrics import UNITS, per_frame_metrics, summarize
+from videoae.models import evaluation_mode, model_device
+from videoae.validation import check_int, resolve_device
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_NUM_INPUT_FRAMES = 10
 DEFAULT_BATCH_SIZE = 64
-UINT8_MAX = 255.0
 BASELINES = ("copy_last", "mean")
+# What each baseline is, in words, for tables, plots and reports.
+BASELINE_DESCRIPTIONS = {"copy_last": "repeat the last input frame", "mean": "mean intensity of the input"}
 
 
 def baseline_predictions(inputs: Tensor, num_future: int) -> dict[str, Tensor]:
@@ -57,18 +58,6 @@ def baseline_predictions(inputs: Tensor, num_future: int) -> dict[str, Tensor]:
         "copy_last": inputs[:, -1:].expand(shape),
         "mean": inputs.mean(dim=pixel_dims, keepdim=True).expand(shape),
     }
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode without autograd, restoring the model's previous mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        model.train(was_training)
 
 
 def _check_videos(videos: np.ndarray | Tensor) -> np.ndarray | Tensor:
@@ -101,16 +90,7 @@ def _batch_to_float(videos: np.ndarray | Tensor, start: int, stop: int, device: 
     # A copy: the caller's array may be read-only (the cached embedded test set is).
     chunk = chunk if isinstance(chunk, Tensor) else torch.from_numpy(np.array(chunk))
     chunk = chunk.to(device)
-    if chunk.dtype == torch.uint8:
-        return chunk.float() / UINT8_MAX
-    return chunk.float()
-
-
-def _model_device(model: nn.Module | None) -> torch.device:
-    if model is None:
-        return torch.device("cpu")
-    parameter = next(model.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
+    return to_unit_float(chunk)
 
 
 def _resolve_frames(total: int, num_input_frames: int, num_future: int | None, needs_future: bool) -> tuple[int, int]:
@@ -158,7 +138,7 @@ def evaluate(
     Returns:
         ``{"prediction": {...}, "reconstruction": {...}, "baselines": {"copy_last": {...},
         "mean": {...}}, "data": {"num_sequences", "num_input_frames", "num_future_frames"},
-        "units": {metric: description}}``; each score dict as :func:`videoae.metrics.summarize`
+        "units": {metric: description}}``; each score dict as :func:`videoae.evaluation.metrics.summarize`
         returns it. Keys for decoders the model lacks are absent.
     """
     videos = _check_videos(videos)
@@ -171,7 +151,7 @@ def evaluate(
         frame_shape = tuple(model.config.frame_shape)
         if tuple(videos.shape[2:]) != frame_shape:
             raise InvalidInputError(f"the model expects frames of shape {frame_shape}, the videos have {tuple(videos.shape[2:])}")
-    device = _model_device(model) if device is None else torch.device(device)
+    device = (model_device(model) if model is not None else torch.device("cpu")) if device is None else resolve_device(device)
     if model is not None:
         model.to(device)
 
@@ -183,7 +163,7 @@ def evaluate(
         for metric, values in scores.items():
             group.setdefault(metric, []).append(values.double().cpu())
 
-    context = _eval_mode(model) if model is not None else torch.no_grad()
+    context = evaluation_mode(model) if model is not None else torch.no_grad()
     with context:
         for start in range(0, num_sequences, batch_size):
             stop = min(start + batch_size, num_sequences)
@@ -214,13 +194,13 @@ def evaluate(
     return result
 
 
-def _weighted_mean(parts: list, weights: list[int]) -> object:
+def weighted_mean(parts: list, weights: list[int]) -> object:
     """The mean of same-shaped results (nested dicts and lists of numbers), weighted by ``weights``."""
     first = parts[0]
     if isinstance(first, dict):
-        return {key: _weighted_mean([part[key] for part in parts], weights) for key in first}
+        return {key: weighted_mean([part[key] for part in parts], weights) for key in first}
     if isinstance(first, list):
-        return [_weighted_mean([part[index] for part in parts], weights) for index in range(len(first))]
+        return [weighted_mean([part[index] for part in parts], weights) for index in range(len(first))]
     total = sum(weights)
     return sum(float(part) * weight for part, weight in zip(parts, weights)) / total
 
@@ -236,7 +216,7 @@ def evaluate_data(
     baselines: bool = True,
     block_sequences: int = DEFAULT_BLOCK_SEQUENCES,
 ) -> dict:
-    """:func:`evaluate` on an :class:`~videoae.evaluation_data.EvaluationData`, a block at a time.
+    """:func:`evaluate` on an :class:`~videoae.data.evaluation_sets.EvaluationData`, a block at a time.
 
     Memory stays bounded by one block whatever the number of sequences and frames (a 100-frame
     rollout on 10,000 sequences included). Means of blocks are combined weighted by their sequence
@@ -244,7 +224,7 @@ def evaluate_data(
 
     Args:
         model, num_input_frames, num_future, batch_size, device, baselines: as for :func:`evaluate`.
-        data: the videos, e.g. from :func:`~videoae.evaluation_data.evaluation_data`.
+        data: the videos, e.g. from :func:`~videoae.data.evaluation_sets.evaluation_data`.
         block_sequences: sequences loaded at once.
 
     Returns:
@@ -271,7 +251,7 @@ def evaluate_data(
     units, frames = results[0].pop("units"), results[0].pop("data")
     for result in results[1:]:
         del result["units"], result["data"]
-    merged = results[0] if len(results) == 1 else _weighted_mean(results, counts)
+    merged = results[0] if len(results) == 1 else weighted_mean(results, counts)
     description = data.describe()
     description.pop("num_frames", None)  # the frames scored are stated next
     merged["data"] = {**description, "num_input_frames": frames["num_input_frames"], "num_future_frames": frames["num_future_frames"]}

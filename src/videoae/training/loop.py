@@ -1,16 +1,9 @@
 """The training loop: one code path for one process or many (``torchrun``, PyTorch DDP).
 
-A run lives in a folder::
-
-    RUN/config.json                 the resolved model and train configs
-    RUN/metrics.jsonl               one JSON record per log interval and per evaluation
-    RUN/checkpoints/last.safetensors  weights, optimizer, RNG and step (for --resume)
-    RUN/checkpoints/best.safetensors  the best evaluation so far
-    RUN/samples/step_NNNNNN.gif     input | truth | reconstruction | prediction at each evaluation
-
-Everything a step consumes is a function of the step (data by index, the RNG state saved in
-checkpoints), so a run killed at any moment and resumed from its last checkpoint ends with the
-same weights as one that never stopped (bit-identical on CPU in one process).
+A run writes into its run folder (:mod:`videoae.run_folder` names the files). Everything a step
+consumes is a function of the step (data by index, the RNG state saved in checkpoints), so a run
+killed at any moment and resumed from its last checkpoint ends with the same weights as one that
+never stopped (bit-identical on CPU in one process).
 """
 
 from __future__ import annotations
@@ -27,25 +20,22 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from videoae import __version__, distributed
+from videoae import __version__
+from videoae.training import distributed
 from videoae.atomic import write_json_atomically
-from videoae.checkpoint import check_compatible, read_checkpoint, save_checkpoint
+from videoae.models.checkpoint import check_compatible, read_checkpoint, save_checkpoint
 from videoae.data.training_batches import StepBatchSampler, training_dataset, training_loader
 from videoae.errors import InvalidInputError, VideoAEError
-from videoae.metrics_log import MetricsLog
+from videoae.training.metrics_log import MetricsLog
 from videoae.models import CompositeModel
-from videoae.run_config import RunConfig, TrainConfig
-from videoae.runtime import training_settings
-from videoae.stop_request import StopRequest
-from videoae.training_eval import evaluate_during_training, score
+from videoae.training.config import RunConfig, TrainConfig
+from videoae.run_folder import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, SAMPLES_DIR, TENSORBOARD_DIR, METRICS_FILE, sample_gif
+from videoae.training.runtime import training_settings
+from videoae.training.stop_request import StopRequest
+from videoae.training.periodic_eval import evaluate_during_training, score
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
-LAST_CHECKPOINT = Path("checkpoints") / "last.safetensors"
-BEST_CHECKPOINT = Path("checkpoints") / "best.safetensors"
-SAMPLES_DIR = "samples"
 # Seeds of the per-process RNG streams (dropout, scheduled sampling) after initialisation, which
 # itself uses the run's seed on every process so all start from the same weights.
 PROCESS_SEED_STRIDE = 1_000_003
@@ -137,7 +127,7 @@ class _Trainer:
         if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2]:
             raise InvalidInputError(f"videoae train needs grayscale square frames, model.frame_shape [1, S, S]; got {list(shape)}")
         self._prepare_folder(resume)
-        tensorboard = self.run_dir / "tensorboard" if self.config.tensorboard and dist.is_main else None
+        tensorboard = self.run_dir / TENSORBOARD_DIR if self.config.tensorboard and dist.is_main else None
         self.metrics_log = MetricsLog(self.run_dir / METRICS_FILE, tensorboard_dir=tensorboard)
         torch.manual_seed(self.config.seed)  # the same initial weights on every process
         self.model = CompositeModel(run.model).to(dist.device)
@@ -332,7 +322,7 @@ class _Trainer:
         self.window_start, self.window_steps = time.perf_counter(), 0
 
     def _evaluate(self) -> None:
-        samples = self.run_dir / SAMPLES_DIR / f"step_{self.step:06d}.gif" if self.dist.is_main else None
+        samples = sample_gif(self.run_dir, self.step) if self.dist.is_main else None
         with torch.random.fork_rng(devices=[]):  # evaluation must not move the training RNG
             self.last_eval = evaluate_during_training(self.model, self.run_config, self.dist, samples_path=samples)
         self._record({"step": self.step, "eval": self.last_eval})

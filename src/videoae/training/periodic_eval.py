@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from videoae import distributed
+from videoae.training import distributed
 from videoae.data.moving_mnist import EMBEDDED_TEST_SEED, embedded_test_set, generate
-from videoae.evaluate import evaluate
+from videoae.evaluation.evaluate import evaluate, weighted_mean
 from videoae.models import CompositeModel, ModelConfig
-from videoae.predict import predict_videos
-from videoae.run_config import RunConfig
+from videoae.evaluation.predict import predict_videos
+from videoae.training.config import RunConfig
 
 EVAL_BATCH_SIZE = 64
 NUM_SAMPLE_SEQUENCES = 4
@@ -64,33 +64,16 @@ def evaluate_during_training(
 
 def write_samples(model: CompositeModel, videos: np.ndarray, path: Path, *, frame_ms: int = 200) -> Path:
     """A GIF of input | truth | reconstruction | prediction for a few uint8 (N, T, H, W) videos."""
-    from videoae.visualize import save_comparison_gif
+    from videoae.reporting import save_comparison_gif
 
     return save_comparison_gif(path, **predict_videos(model, videos).panels(), frame_ms=frame_ms)
 
 
 def _mean_over_processes(result: dict, count: int, dist: distributed.DistState) -> dict:
     """Combine per-process means into the mean over all sequences, weighted by ``count``."""
-    leaves: list[tuple[list, object]] = []
-
-    def walk(node: object, path: list) -> None:
-        if isinstance(node, dict):
-            for key in sorted(node):
-                if key != "data":
-                    walk(node[key], path + [key])
-        elif isinstance(node, list):
-            for index, value in enumerate(node):
-                leaves.append((path + [index], value))
-        else:
-            leaves.append((path, node))
-
-    walk(result, [])
-    totals = torch.tensor([float(value) * count for _, value in leaves] + [float(count)], dtype=torch.float64)
-    totals = distributed.all_reduce_sum(dist, totals.to(dist.device)).cpu()
-    means = (totals[:-1] / totals[-1]).tolist()
-    for (path, _), mean in zip(leaves, means):
-        node = result
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = mean
-    return result
+    gathered: list = [None] * dist.world_size
+    torch.distributed.all_gather_object(gathered, (result, count))
+    data = result["data"]
+    merged = weighted_mean([part for part, _ in gathered], [weight for _, weight in gathered])
+    merged["data"] = data
+    return merged

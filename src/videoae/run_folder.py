@@ -1,0 +1,129 @@
+"""The run folder: the one module that names its files, and the readers of what is in it.
+
+A run lives in a folder::
+
+    RUN/config.json                   the resolved model and train configs
+    RUN/metrics.jsonl                 one JSON record per log interval and per evaluation
+    RUN/checkpoints/last.safetensors  weights, optimizer, RNG and step (for --resume)
+    RUN/checkpoints/best.safetensors  the best evaluation so far
+    RUN/samples/step_NNNNNN.gif       input | truth | reconstruction | prediction at each evaluation
+    RUN/eval.json                     the final evaluation (videoae demo, videoae eval --json RUN/...)
+    RUN/training_curves.png, RUN/per_frame.png, RUN/samples.gif, RUN/samples.png  the demo's pictures
+    RUN/report.html                   videoae report
+
+Readers here are lenient where a report only shows what is there (a crash can cut the last line of
+the metrics log short) and strict where a command needs the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from videoae.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINTS_DIR = "checkpoints"
+LAST_CHECKPOINT = Path(CHECKPOINTS_DIR) / "last.safetensors"
+BEST_CHECKPOINT = Path(CHECKPOINTS_DIR) / "best.safetensors"
+SAMPLES_DIR = "samples"
+TENSORBOARD_DIR = "tensorboard"
+EVAL_FILE = "eval.json"  # written by videoae demo (and videoae eval --json) into the run folder
+CURVES_FILE = "training_curves.png"
+PER_FRAME_FILE = "per_frame.png"
+DEMO_SAMPLES_GIF = "samples.gif"
+DEMO_SAMPLES_PNG = "samples.png"
+REPORT_FILE = "report.html"
+
+
+def sample_gif(run_dir: Path, step: int) -> Path:
+    """Where training writes the sample GIF of the evaluation at ``step``."""
+    return run_dir / SAMPLES_DIR / f"step_{step:06d}.gif"
+
+
+def run_folder(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, checked to be an existing folder."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"run folder {path} does not exist; give the folder that videoae train --out (or demo --out) wrote")
+    if not path.is_dir():
+        raise InvalidInputError(f"{path} is not a folder; give a run folder (the --out of videoae train or videoae demo)")
+    return path
+
+
+def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict]:
+    """The records of ``RUN/metrics.jsonl`` in file order; unreadable lines (a crash can cut the
+    last one short) are skipped with a warning.
+
+    Raises:
+        InvalidInputError: no such folder, no metrics file, or no readable record in it.
+    """
+    path = run_folder(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise InvalidInputError(
+            f"{run_dir} has no {METRICS_FILE}: not a videoae run folder, or its training has not logged yet; "
+            "give the folder of a run that trained for at least one logging interval"
+        )
+    records, damaged = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            damaged += 1
+    if damaged:
+        logger.warning("skipped %d unreadable line(s) of %s", damaged, path)
+    if not records:
+        raise InvalidInputError(f"{path} holds no training records; train for at least one logging interval first")
+    return records
+
+
+def read_config(run_dir: Path) -> dict | None:
+    """``RUN/config.json`` as written (not validated: a report shows what is there), or None."""
+    path = run_dir / CONFIG_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        logger.warning("cannot read %s: %s", path, err)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def latest_evaluation(run_dir: Path, records: list[dict]) -> tuple[dict | None, str]:
+    """The evaluation to report and where it came from: ``RUN/eval.json`` when readable, else the
+    last evaluation record of ``metrics.jsonl``; (None, reason) when there is none."""
+    path = run_dir / EVAL_FILE
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            data = None
+            logger.warning("cannot read %s (%s); reporting the last evaluation logged during training", path, err)
+        if isinstance(data, dict) and ("prediction" in data or "reconstruction" in data):
+            return data, f"{EVAL_FILE}: the final evaluation of {data.get('checkpoint') or 'the run'}"
+    for record in reversed(records):
+        if isinstance(record.get("eval"), dict):
+            return record["eval"], f"{METRICS_FILE}: the last evaluation during training, at step {record.get('step', '?')}"
+    return None, "no evaluation yet"
+
+
+def latest_sample_gif(run_dir: Path) -> Path | None:
+    """The newest ``RUN/samples/step_*.gif`` (by step), else the demo's ``RUN/samples.gif``."""
+    samples = run_dir / SAMPLES_DIR
+    found = sorted(samples.glob("*.gif"), key=lambda p: (len(p.name), p.name)) if samples.is_dir() else []
+    if found:
+        return found[-1]
+    demo = run_dir / DEMO_SAMPLES_GIF
+    return demo if demo.is_file() else None
