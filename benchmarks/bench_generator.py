@@ -76,9 +76,7 @@ def rate(function, num_sequences: int, repeats: int) -> float:
     return num_sequences / statistics.median(seconds)
 
 
-def loader_rate(
-    num_workers: int, batch_size: int, batches: int, epochs: int, dtype: torch.dtype
-) -> tuple[float, float]:
+def loader_rate(num_workers: int, batch_size: int, batches: int, epochs: int, dtype: torch.dtype) -> tuple[float, float]:
     """Median sequences per second of whole epochs (workers started beforehand), and the calling
     process's CPU milliseconds per batch: what a training loop pays for its data."""
     dataset = MovingMNIST(batch_size * batches, dtype=dtype)

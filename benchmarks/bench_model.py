@@ -65,7 +65,10 @@ def training_flops(config: ModelConfig, batch: int, num_input: int, num_future: 
 
     teacher_forced = config.decoder_training_input == "ground_truth"
     total = stack(num_input, D, True)
-    decoders = [(config.reconstruct, config.conditional_reconstruction, num_input), (config.predict, config.conditional_prediction, num_future)]
+    decoders = [
+        (config.reconstruct, config.conditional_reconstruction, num_input),
+        (config.predict, config.conditional_prediction, num_future),
+    ]
     for enabled, conditional, steps in decoders:
         if enabled:
             total += stack(steps, D if conditional else 0, teacher_forced)
@@ -160,7 +163,18 @@ def main() -> None:
     rates = [matmul_rate()]
     results = []
     for name in args.models.split(","):
-        command = [sys.executable, __file__, "--one", name, "--batch", str(args.batch), "--warmup", str(args.warmup), "--steps", str(args.steps)]
+        command = [
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            "--batch",
+            str(args.batch),
+            "--warmup",
+            str(args.warmup),
+            "--steps",
+            str(args.steps),
+        ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))
         print(f"  measured {name}", flush=True)

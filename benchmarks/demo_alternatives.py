@@ -32,8 +32,8 @@ from torch import nn
 
 from videoae.data.moving_mnist import embedded_test_set, generate
 from videoae.models.lstm import LSTMStack
-from videoae.training.runtime import configure_for_training
 from videoae.reporting import save_comparison_png
+from videoae.training.runtime import configure_for_training
 
 VARIANTS = ("flat", "conv", "mlp", "curriculum", "one-frame", "context")
 HIDDEN = 256
@@ -139,7 +139,9 @@ def run(variant: str, minutes: float, out: Path) -> dict:
         reconstruction, prediction = (torch.sigmoid(x[:4]).numpy() for x in model(test[:4], full))
         mse = (torch.sigmoid(model(test, full)[1]) - test[:, FRAMES : FRAMES + full]).square().sum().item() / (TEST_SEQUENCES * full)
     strip = out / f"{variant}.png"
-    save_comparison_png(strip, test[:4, FRAMES - full : FRAMES].numpy(), test[:4, FRAMES : FRAMES + full].numpy(), reconstruction, prediction)
+    save_comparison_png(
+        strip, test[:4, FRAMES - full : FRAMES].numpy(), test[:4, FRAMES : FRAMES + full].numpy(), reconstruction, prediction
+    )
     return {
         "variant": variant,
         "steps": step,

@@ -29,10 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from videoae.models.checkpoint import load_model
 from videoae.data.digits import load_digits
 from videoae.data.moving_mnist import draw_sequence_params, generate_indices
 from videoae.models import build_model
+from videoae.models.checkpoint import load_model
 
 NUM_CLASSES = 10
 NUM_DIGITS = 2

@@ -38,7 +38,15 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = RunConfig.from_dict(
         {
             "model": {"preset": "tiny", "hidden_size": 8},
-            "train": {"max_steps": 12, "batch_size": 4, "eval_every": 6, "eval_sequences": 8, "checkpoint_every": 6, "log_every": 3, "num_workers": 0},
+            "train": {
+                "max_steps": 12,
+                "batch_size": 4,
+                "eval_every": 6,
+                "eval_sequences": 8,
+                "checkpoint_every": 6,
+                "log_every": 3,
+                "num_workers": 0,
+            },
         }
     )
     train(run, run_dir, progress=False)

@@ -31,9 +31,7 @@ def test_generate_passes_every_option_to_the_generator(tmp_path, capsys):
     argv = ["--num", "3", "--seed", "8", "--start", "40", "--num-digits", "3", "--frames", "7", "--image-size", "48"]
     argv += ["--speed", "0.05", "0.2", "--digits", "test"]
     assert run(capsys, "data", "generate", *argv, "-o", str(out))[0] == 0
-    expected = generate(
-        3, seed=8, start=40, num_digits=3, num_frames=7, image_size=48, speed=(0.05, 0.2), digits="test"
-    )
+    expected = generate(3, seed=8, start=40, num_digits=3, num_frames=7, image_size=48, speed=(0.05, 0.2), digits="test")
     np.testing.assert_array_equal(np.load(out).transpose(1, 0, 2, 3), expected)
 
 
@@ -49,9 +47,7 @@ def test_generate_reads_a_digit_file(tmp_path, capsys):
 
 def test_preview_gif_plays_the_grid(tmp_path, capsys):
     out = tmp_path / "preview.gif"
-    code, stdout, _ = run(
-        capsys, "data", "preview", "--frames", "6", "--columns", "4", "--frame-ms", "50", "-o", str(out)
-    )
+    code, stdout, _ = run(capsys, "data", "preview", "--frames", "6", "--columns", "4", "--frame-ms", "50", "-o", str(out))
     assert code == 0 and str(out) in stdout
     grid = sequence_grid(generate(8, num_frames=6), columns=4)  # default --num 8
     with Image.open(out) as gif:

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from videoae.models.checkpoint import save_checkpoint
 from videoae.cli import main
 from videoae.data import standard_test_set as sts
 from videoae.data.moving_mnist import EMBEDDED_TEST_SEED, embedded_test_set, generate
@@ -19,6 +18,7 @@ from videoae.data.video_writers import write_gif, write_npy
 from videoae.evaluation.evaluate import evaluate
 from videoae.evaluation.metrics import METRICS
 from videoae.models import build_model
+from videoae.models.checkpoint import save_checkpoint
 
 SCORE_KEYS = {*METRICS, "per_frame"}
 
@@ -145,7 +145,7 @@ def test_predict_writes_a_set_of_files_per_video(trained_run, clips, tmp_path, c
         assert str(out / f"{stem}_prediction.npy") in stdout
         frames = np.load(out / f"{stem}_prediction.npy")
         assert frames.dtype == np.float32 and frames.shape == (12, 64, 64)
-        assert 0.0 <= frames.min() and frames.max() <= 1.0
+        assert frames.min() >= 0.0 and frames.max() <= 1.0
     assert len(names) == 9
     with Image.open(out / "two_0.gif") as animation:
         assert animation.n_frames == 10 + 12

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from videoae.models.checkpoint import load_model, read_checkpoint, save_checkpoint
 from videoae.cli import main
 from videoae.models import build_model
-from videoae.reporting.run_report import encoder_input_weights, output_weights
+from videoae.models.checkpoint import load_model, read_checkpoint, save_checkpoint
+from videoae.reporting.run_figures import encoder_input_weights, output_weights
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -184,7 +184,7 @@ def test_report_states_the_last_evaluation_with_units_and_the_checkpoint_steps(r
     assert "nats per frame" in page and "at step " + str(last["step"]) in page
     for name in ("best", "last"):
         step = read_checkpoint(run_copy / "checkpoints" / f"{name}.safetensors", load_optimizer=False).step
-        assert f"<code>{name}</code>: step</td><td class=\"num\">{step}</td>" in page
+        assert f'<code>{name}</code>: step</td><td class="num">{step}</td>' in page
 
 
 def test_report_prefers_eval_json_and_then_draws_the_per_frame_plot_from_it(run_copy, capsys):

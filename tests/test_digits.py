@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from local_http import serve
 
+from local_http import serve
 from videoae.data import digits
 from videoae.data.digits import UNKNOWN_LABEL, load_bundled_digits, load_digits
 from videoae.errors import DataNotFoundError, DownloadError, InvalidInputError

@@ -7,8 +7,8 @@ import io
 from pathlib import Path
 
 import pytest
-from local_http import closed_port_url, serve
 
+from local_http import closed_port_url, serve
 from videoae.data import download
 from videoae.data.download import default_data_dir, download_file, file_md5
 from videoae.errors import ChecksumError, DownloadError

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from videoae.models.checkpoint import load_model
 from videoae.data.digits import load_digits
 from videoae.data.moving_mnist import generate
+from videoae.models.checkpoint import load_model
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ def test_perfect_prediction_scores_zero_error_unit_ssim_and_capped_psnr():
     assert scores["mae"].abs().max().item() == 0.0
     assert torch.allclose(scores["ssim"], torch.ones(2, 3), atol=1e-6)
     assert torch.allclose(scores["psnr"], torch.full((2, 3), PSNR_CAP_DB, dtype=scores["psnr"].dtype))
-    assert PSNR_CAP_DB == pytest.approx(100.0)
+    assert pytest.approx(100.0) == PSNR_CAP_DB
 
 
 def test_every_metric_returns_one_value_per_frame_of_that_frame_only():

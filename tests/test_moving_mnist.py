@@ -20,9 +20,7 @@ GAMMA = 0x9E3779B97F4A7C15
 
 def reference_sequence(index, *, seed, num_digits, num_frames, image_size, speed, digits):
     """One sequence, following REFERENCE.md literally: per digit, per frame, Python scalars."""
-    params = mm.draw_sequence_params(
-        np.array([index]), seed=seed, num_digits=num_digits, speed=speed, num_available_digits=len(digits)
-    )
+    params = mm.draw_sequence_params(np.array([index]), seed=seed, num_digits=num_digits, speed=speed, num_available_digits=len(digits))
     canvas = np.zeros((num_frames, image_size, image_size), dtype=np.uint8)
     for slot in range(num_digits):
         y, x = (float(v) for v in params.position[0, slot])
@@ -142,12 +140,7 @@ def test_speed_range_is_respected_and_spread():
 def test_fixed_speed_moves_exactly_that_far_between_unbounced_frames():
     params = mm.draw_sequence_params(np.arange(200), num_digits=2, num_available_digits=10)
     path = mm.trajectories(params.position, params.velocity, 20)
-    inner = (
-        (path[:, :, 1:] > 0).all(-1)
-        & (path[:, :, 1:] < 1).all(-1)
-        & (path[:, :, :-1] > 0).all(-1)
-        & (path[:, :, :-1] < 1).all(-1)
-    )
+    inner = (path[:, :, 1:] > 0).all(-1) & (path[:, :, 1:] < 1).all(-1) & (path[:, :, :-1] > 0).all(-1) & (path[:, :, :-1] < 1).all(-1)
     steps = np.linalg.norm(np.diff(path, axis=2), axis=-1)
     np.testing.assert_allclose(steps[inner], 0.1, rtol=1e-9)
 

@@ -7,14 +7,14 @@ import pytest
 import torch
 from PIL import Image
 
+from videoae.data.evaluation_sets import evaluation_data
 from videoae.data.moving_mnist import EMBEDDED_TEST_SEED, embedded_test_set, generate
 from videoae.data.video_writers import write_npy
 from videoae.errors import InvalidInputError
 from videoae.evaluation.evaluate import evaluate, evaluate_data
-from videoae.data.evaluation_sets import evaluation_data
 from videoae.evaluation.metrics import per_frame_metrics
-from videoae.models import build_model
 from videoae.evaluation.predict import encoder_features, predict_videos
+from videoae.models import build_model
 from videoae.reporting.prediction_files import save_features, write_prediction
 
 HORIZON = 10  # the tiny preset's trained horizon

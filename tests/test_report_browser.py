@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from videoae.reporting.run_report import write_report
+from videoae.reporting.html_report import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")]
 
 WINDOW = (1200, 2000)
 BROWSER_TIMEOUT_S = 120

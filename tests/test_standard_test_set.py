@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from local_http import serve
 
+from local_http import serve
 from videoae.data import standard_test_set as sts
 from videoae.data.standard_test_set import load_standard_test_set, standard_test_set_path
 from videoae.errors import ChecksumError, DataNotFoundError, InvalidInputError
@@ -70,9 +70,7 @@ def test_real_constants_describe_the_published_file() -> None:
     assert sts.STANDARD_TEST_SET_SHAPE[1] - sts.NUM_TEST_SEQUENCES == 9000
 
 
-def test_md5_mismatch_is_a_checksum_error_unless_verify_is_off(
-    fake: np.ndarray, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_md5_mismatch_is_a_checksum_error_unless_verify_is_off(fake: np.ndarray, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(sts, "STANDARD_TEST_SET_MD5", "0" * 32)
     with pytest.raises(ChecksumError, match="verify=False"):
         load_standard_test_set(tmp_path / "data")
@@ -84,14 +82,11 @@ def test_missing_file_says_how_to_download(tmp_path: Path) -> None:
     with pytest.raises(DataNotFoundError) as info:
         load_standard_test_set(tmp_path)
     assert str(info.value) == (
-        f"Dataset not found at {path}. You can use download=True "
-        "(or `videoae data download moving-mnist`) to download it."
+        f"Dataset not found at {path}. You can use download=True (or `videoae data download moving-mnist`) to download it."
     )
 
 
-@pytest.mark.parametrize(
-    "array", [np.zeros((4, 10, 8, 7), np.uint8), np.zeros(FAKE_SHAPE, np.float32), np.zeros((4, 10, 8), np.uint8)]
-)
+@pytest.mark.parametrize("array", [np.zeros((4, 10, 8, 7), np.uint8), np.zeros(FAKE_SHAPE, np.float32), np.zeros((4, 10, 8), np.uint8)])
 def test_wrong_shape_or_dtype_is_invalid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, array: np.ndarray) -> None:
     monkeypatch.setattr(sts, "STANDARD_TEST_SET_SHAPE", FAKE_SHAPE)
     path = standard_test_set_path(tmp_path)

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from videoae.models.checkpoint import read_checkpoint
 from videoae.cli import main
 from videoae.data.training_batches import StepBatchSampler
 from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
+from videoae.models.checkpoint import read_checkpoint
 from videoae.training.config import RunConfig, TrainConfig
 from videoae.training.loop import LAST_CHECKPOINT, TrainingDiverged, TrainingInterrupted, lr_at, train
 
@@ -59,7 +59,7 @@ def test_a_run_writes_config_metrics_checkpoints_and_samples(tmp_path: Path) -> 
 def test_resume_ends_bit_identical_to_an_uninterrupted_run(tmp_path: Path) -> None:
     # dropout and scheduled sampling make the run consume the RNG, which resume must restore
     options = dict(max_steps=12, checkpoint_every=4)
-    run = tiny_run(**options).with_overrides(["dropout=0.3", "num_layers=2", "decoder_training_input=\"scheduled\""])
+    run = tiny_run(**options).with_overrides(["dropout=0.3", "num_layers=2", 'decoder_training_input="scheduled"'])
     train(run, tmp_path / "straight", progress=False)
     train(run.with_overrides(["max_steps=6"]), tmp_path / "stopped", progress=False)
     train(run, tmp_path / "stopped", resume=True, progress=False)
@@ -70,6 +70,7 @@ def test_resume_ends_bit_identical_to_an_uninterrupted_run(tmp_path: Path) -> No
     assert steps == sorted(set(steps))
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_then_resume_is_bit_identical(tmp_path: Path) -> None:
     args = ["--preset", "tiny", "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "num_workers=0"]
     args += ["--set", "eval_every=1000", "--set", "eval_sequences=4", "--set", "checkpoint_every=7", "--no-progress"]
@@ -250,6 +251,7 @@ def test_config_files_json_and_yaml(tmp_path: Path) -> None:
         RunConfig.from_dict({"optimiser": {}})
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available")
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path: Path) -> None:
     args = ["train", "--preset", "tiny", "--max-steps", "6", "--no-progress"]
@@ -292,6 +294,7 @@ def test_training_leaves_float_handling_as_it_found_it(tmp_path: Path) -> None:
     assert (tiny * 1.0).item() != 0.0, "denormals must not stay flushed after training"
 
 
+@pytest.mark.slow
 def test_demo_trains_evaluates_and_draws_within_its_time_limit(tmp_path: Path, capsys) -> None:
     code = main(["demo", "--minutes", "0.05", "--eval-sequences", "8", "--out", str(tmp_path / "demo"), "--no-progress"])
     out = capsys.readouterr().out

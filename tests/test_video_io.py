@@ -13,8 +13,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from videoae.data import video_io, video_writers
-from videoae.data.video_io import read_video, read_videos
 from videoae.data.pixels import to_uint8
+from videoae.data.video_io import read_video, read_videos
 from videoae.data.video_writers import write_gif, write_npy
 from videoae.errors import InvalidInputError
 
@@ -267,9 +267,7 @@ def test_frame_folder_round_trip_in_natural_order(tmp_path, rng):
 
 def test_natural_key_orders_numbers_by_value():
     names = ["f10.png", "f2.png", "F1.png", "f02b.png", "g.png"]
-    assert sorted(names, key=lambda n: video_io._natural_key(Path(n))) == [
-        "F1.png", "f2.png", "f02b.png", "f10.png", "g.png"
-    ]
+    assert sorted(names, key=lambda n: video_io._natural_key(Path(n))) == ["F1.png", "f2.png", "f02b.png", "f10.png", "g.png"]
 
 
 def test_frame_folder_mixes_modes_and_uses_pillow_luma(tmp_path, rng):
@@ -342,7 +340,7 @@ def test_frame_size_resizes_every_frame_and_keeps_the_range(tmp_path, rng):
     wide = read_videos(tmp_path / "v.npy", layout="NTHW", frame_size=(8, 20))
     square = read_videos(tmp_path / "v.npy", layout="NTHW", frame_size=6)
     assert wide.shape == (2, 3, 8, 20) and square.shape == (2, 3, 6, 6)
-    assert wide.dtype == np.float32 and 0 <= wide.min() and wide.max() <= 1
+    assert wide.dtype == np.float32 and wide.min() >= 0 and wide.max() <= 1
 
 
 def test_shrinking_averages_instead_of_aliasing(tmp_path):

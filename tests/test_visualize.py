@@ -176,7 +176,7 @@ def test_comparison_strip_places_frames_in_time_and_labels_rows():
         assert (input_cell == 255).all() == (t < T_IN)
         assert (truth_cell == 255).all() == (t >= T_IN)
     row_labels = strip[header:, :label_w] < LABEL_BACKGROUND
-    assert row_labels[:SIDE + gap].any() and row_labels[SIDE + gap : 2 * (SIDE + gap)].any()
+    assert row_labels[: SIDE + gap].any() and row_labels[SIDE + gap : 2 * (SIDE + gap)].any()
 
 
 def test_floats_tensors_and_single_videos_give_the_same_picture():

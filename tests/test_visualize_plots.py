@@ -27,8 +27,9 @@ def training_records(num_steps: int = 40, eval_every: int = 10) -> list[dict]:
     records = []
     for step in range(num_steps):
         loss = 3000 * math.exp(-step / 10) + 340
-        records.append({"step": step, "loss": loss, "reconstruction_loss": loss / 2, "prediction_loss": loss / 2,
-                        "lr": 1e-3, "seq_per_s": 50.0})
+        records.append(
+            {"step": step, "loss": loss, "reconstruction_loss": loss / 2, "prediction_loss": loss / 2, "lr": 1e-3, "seq_per_s": 50.0}
+        )
         if step % eval_every == 0:
             baselines = {"copy_last": {"bce": 3300.0, "mse": 286.0}, "mean": {"bce": 806.0, "mse": 165.0}}
             evaluation = {"prediction": {"bce": loss, "mse": loss / 15}, "baselines": baselines}
@@ -49,9 +50,11 @@ def test_training_curves_are_a_readable_png(tmp_path):
         [{"step": 0, "loss": 1234.5}],  # a single record
         [{"step": 5, "eval": {"prediction": {"bce": 400.0}}}],  # a single evaluation, no baselines
         [{"step": 0, "loss": float("nan"), "lr": 1e-3}, {"step": 1, "loss": 2.0}, {"loss": 3.0}, {"step": 2}],
-        [{"step": 1, "loss": "n/a", "lr": None, "eval": {"prediction": "oops", "baselines": {"mean": 3}}},
-         {"step": 2, "lr": 1e-4, "eval": {"prediction": {"mse": float("inf")}, "baselines": None}},
-         {"step": 3, "eval": {"prediction": {"mse": 20.0}, "baselines": ["copy_last", 286.0]}}],
+        [
+            {"step": 1, "loss": "n/a", "lr": None, "eval": {"prediction": "oops", "baselines": {"mean": 3}}},
+            {"step": 2, "lr": 1e-4, "eval": {"prediction": {"mse": float("inf")}, "baselines": None}},
+            {"step": 3, "eval": {"prediction": {"mse": 20.0}, "baselines": ["copy_last", 286.0]}},
+        ],
     ],
     ids=["single-record", "single-evaluation", "nan-and-missing-keys", "malformed-values"],
 )
@@ -92,8 +95,10 @@ def per_frame_metrics(num_frames: int) -> dict:
     curves = {"bce": (300 + 5 * frames).tolist(), "mse": (20 + 2 * frames).tolist(), "ssim": (0.9 - 0.004 * frames).tolist()}
     return {
         "prediction": {"bce": 500.0, "mse": 120.0, "ssim": 0.7, "per_frame": curves},
-        "baselines": {"copy_last": {"bce": 3300.0, "mse": 286.0, "per_frame": {"mse": (200 + frames).tolist()}},
-                      "mean": {"bce": 806.0, "mse": 165.0}},
+        "baselines": {
+            "copy_last": {"bce": 3300.0, "mse": 286.0, "per_frame": {"mse": (200 + frames).tolist()}},
+            "mean": {"bce": 806.0, "mse": 165.0},
+        },
     }
 
 
@@ -122,8 +127,14 @@ def test_per_frame_plot_reads_a_flat_mapping_with_gaps(tmp_path):
 
 @pytest.mark.parametrize(
     "metrics",
-    [{}, {"per_frame": {}}, {"per_frame": {"prediction": {"bce": [float("nan")]}}}, {"per_frame": [1, 2]},
-     {"prediction": {"bce": 3.0}}, {"prediction": {"per_frame": {"mae": [1.0]}}}],
+    [
+        {},
+        {"per_frame": {}},
+        {"per_frame": {"prediction": {"bce": [float("nan")]}}},
+        {"per_frame": [1, 2]},
+        {"prediction": {"bce": 3.0}},
+        {"prediction": {"per_frame": {"mae": [1.0]}}},
+    ],
 )
 def test_per_frame_plot_without_curves_is_rejected(tmp_path, metrics):
     with pytest.raises(InvalidInputError, match="per-frame"):
@@ -154,6 +165,7 @@ def test_bad_weights_are_rejected_with_a_hint(tmp_path, weight, match):
         plot_weights(weight, tmp_path / "w.png", frame_shape=(8, 8))
 
 
+@pytest.mark.slow
 def test_importing_videoae_visualize_does_not_import_matplotlib():
     code = "import sys, videoae.reporting; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

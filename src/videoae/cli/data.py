@@ -27,9 +27,7 @@ def _add_data_download_command(data_commands: argparse._SubParsersAction) -> Non
         choices=("mnist", "moving-mnist"),
         help="mnist: the 4 MNIST IDX files (70,000 digits); moving-mnist: mnist_test_seq.npy (819 MB)",
     )
-    download.add_argument(
-        "--root", metavar="DIR", default=None, help="data folder (default: $VIDEOAE_DATA_DIR or ~/.cache/videoae)"
-    )
+    download.add_argument("--root", metavar="DIR", default=None, help="data folder (default: $VIDEOAE_DATA_DIR or ~/.cache/videoae)")
     download.set_defaults(run=_run_data_download)
 
 
@@ -130,12 +128,8 @@ def _add_data_generate_commands(data_commands: argparse._SubParsersAction) -> No
         metavar="C",
         help="sequences per row of the GIF grid (default: about sqrt(N))",
     )
-    preview.add_argument(
-        "--frame-ms", type=int, default=100, metavar="MS", help="display time of a GIF frame (default %(default)s)"
-    )
-    preview.add_argument(
-        "-o", "--output", default="preview.gif", metavar="OUT", help="a .gif or .png file (default %(default)s)"
-    )
+    preview.add_argument("--frame-ms", type=int, default=100, metavar="MS", help="display time of a GIF frame (default %(default)s)")
+    preview.add_argument("-o", "--output", default="preview.gif", metavar="OUT", help="a .gif or .png file (default %(default)s)")
     preview.set_defaults(run=_run_data_preview)
 
 

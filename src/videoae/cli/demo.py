@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from videoae.atomic import write_json_atomically
-from videoae.models.checkpoint import load_model
 from videoae.evaluation.evaluate import evaluate
-from videoae.models import preset
-from videoae.training.config import RunConfig, TrainConfig
-from videoae.run_folder import BEST_CHECKPOINT, CURVES_FILE, DEMO_SAMPLES_GIF, DEMO_SAMPLES_PNG, EVAL_FILE, PER_FRAME_FILE, read_metrics
-from videoae.training.loop import train
 from videoae.evaluation.predict import predict_videos
+from videoae.models import preset
+from videoae.models.checkpoint import load_model
+from videoae.run_folder import BEST_CHECKPOINT, CURVES_FILE, DEMO_SAMPLES_GIF, DEMO_SAMPLES_PNG, EVAL_FILE, PER_FRAME_FILE, read_metrics
+from videoae.training.config import RunConfig, TrainConfig
+from videoae.training.loop import train
 from videoae.training.periodic_eval import evaluation_videos
 
 DEMO_MINUTES = 8.0  # leaves room for start-up and the final evaluation within 10 minutes
@@ -48,7 +48,9 @@ def demo_config(minutes: float) -> RunConfig:
     return RunConfig(model=preset("small"), train=TrainConfig(**DEMO_TRAIN, max_minutes=minutes))
 
 
-def run_demo(out: str | Path, *, minutes: float = DEMO_MINUTES, eval_sequences: int = DEMO_EVAL_SEQUENCES, progress: bool = True) -> DemoResult:
+def run_demo(
+    out: str | Path, *, minutes: float = DEMO_MINUTES, eval_sequences: int = DEMO_EVAL_SEQUENCES, progress: bool = True
+) -> DemoResult:
     """Train, evaluate on the embedded test set and draw the pictures; returns what was made."""
     from videoae.reporting import plot_per_frame, plot_training_curves, save_comparison_gif, save_comparison_png
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -50,7 +49,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "and the predicted frames as float32 NAME_prediction.npy (K, H, W) in [0, 1].",
     )
     predict.add_argument("checkpoint", metavar="CKPT", help=CHECKPOINT_HELP)
-    predict.add_argument("inputs", nargs="+", metavar="INPUT", help="videos: .npy/.npz (one or several videos), GIF, or a folder of PNG/JPEG frames")
+    predict.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="videos: .npy/.npz (one or several videos), GIF, or a folder of PNG/JPEG frames"
+    )
     predict.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder to write into (created if missing)")
     predict.add_argument("--future", type=int, metavar="K", help="frames to predict (default: as trained; any number works)")
     _add_model_options(predict)
@@ -78,13 +79,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="embedded", metavar="DATA", help=DATA_HELP)
     parser.add_argument("--num-sequences", type=int, metavar="N", help="score the first N sequences (default all; 10,000 embedded)")
-    parser.add_argument("--num-digits", type=int, metavar="K", help="digits per embedded sequence (default 2; 1 and 3 are the paper's out-of-domain tests)")
+    parser.add_argument(
+        "--num-digits", type=int, metavar="K", help="digits per embedded sequence (default 2; 1 and 3 are the paper's out-of-domain tests)"
+    )
     parser.add_argument("--layout", choices=("TNHW", "NTHW"), default="TNHW", help="axis order of a 4-D array file (default %(default)s)")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-frames", type=int, metavar="N", help="frames the encoder reads (default: as trained, 10 for every preset)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="B", help="sequences per forward pass (default %(default)s)")
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="B", help="sequences per forward pass (default %(default)s)"
+    )
     parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N (default auto)")
 
 
@@ -99,8 +104,8 @@ def _check_positive(args: argparse.Namespace, *names: str) -> None:
 
 
 def _load_model(args: argparse.Namespace):
-    from videoae.models.checkpoint import load_model, resolve_checkpoint_path
     from videoae.evaluation.predict import model_frame_size
+    from videoae.models.checkpoint import load_model, resolve_checkpoint_path
 
     path = resolve_checkpoint_path(args.checkpoint)
     model = load_model(path, device=args.device)
@@ -118,8 +123,8 @@ def _data_name(source: str) -> str:
 
 def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_frames: int):
     """The data named by DATA / --data, at most ``num_frames`` frames per sequence, checked against the model."""
-    from videoae.errors import DataNotFoundError
     from videoae.data.evaluation_sets import DATA_SOURCES, EMBEDDED, evaluation_data
+    from videoae.errors import DataNotFoundError
 
     spec = args.data
     is_file = spec not in DATA_SOURCES
@@ -258,20 +263,26 @@ def _run_predict(args: argparse.Namespace) -> int:
     check_writable_parent(out_dir / "x", "-o")
     model, checkpoint = _load_model(args)
     if model.predictor is None:
-        raise InvalidInputError(f"{checkpoint} is an autoencoder without a future predictor (predict=False); predict needs a model that has one")
+        raise InvalidInputError(
+            f"{checkpoint} is an autoencoder without a future predictor (predict=False); predict needs a model that has one"
+        )
     model_size = model_frame_size(model)
     num_input = args.input_frames or model.config.num_input_frames
     inputs = _read_inputs(args, model_size)
-    for (name, videos), given in zip(inputs, args.inputs):
+    for (_name, videos), given in zip(inputs, args.inputs):
         if videos.shape[1] < num_input:
-            raise InvalidInputError(f"{given}: has {videos.shape[1]} frames but the model reads {num_input} input frames; pass a smaller --input-frames")
+            raise InvalidInputError(
+                f"{given}: has {videos.shape[1]} frames but the model reads {num_input} input frames; pass a smaller --input-frames"
+            )
     for name, videos in inputs:
         outputs = predict_videos(model, videos, num_input_frames=num_input, num_future=args.future, batch_size=args.batch_size)
         for index in range(len(videos)):
             video_name = name if len(videos) == 1 else f"{name}_{index}"
             written = write_prediction(out_dir, video_name, outputs.video(index))
             future = outputs.prediction.shape[1]
-            print(f"wrote {written['gif']}, {written['png']}, {written['npy']} ({future} predicted frames, float32 {tuple(outputs.prediction.shape[1:])})")
+            print(
+                f"wrote {written['gif']}, {written['png']}, {written['npy']} ({future} predicted frames, float32 {tuple(outputs.prediction.shape[1:])})"
+            )
     return 0
 
 
@@ -289,7 +300,9 @@ def _run_features(args: argparse.Namespace) -> int:
     num_input = args.input_frames or model.config.num_input_frames
     data = _evaluation_data(args, model_size, num_input)
     if data.num_frames < num_input:
-        raise InvalidInputError(f"{_data_name(data.source)} has {data.num_frames} frames per sequence but the encoder reads {num_input}; pass --input-frames {data.num_frames}")
+        raise InvalidInputError(
+            f"{_data_name(data.source)} has {data.num_frames} frames per sequence but the encoder reads {num_input}; pass --input-frames {data.num_frames}"
+        )
     features = encoder_features(model, data, num_input_frames=num_input, batch_size=args.batch_size)
     path = save_features(output, features)
     config = model.config

@@ -9,7 +9,7 @@ from videoae.errors import InvalidInputError
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``videoae plot``, ``videoae weights`` and ``videoae report``."""
-    from videoae.reporting.run_report import DEFAULT_GATE, DEFAULT_NUM_TILES, GATES
+    from videoae.reporting.run_figures import DEFAULT_GATE, DEFAULT_NUM_TILES, GATES
 
     plot = commands.add_parser(
         "plot",
@@ -56,7 +56,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_plot(args: argparse.Namespace) -> int:
-    from videoae.reporting.run_report import plot_run_curves
+    from videoae.reporting.run_figures import plot_run_curves
 
     print(f"wrote {plot_run_curves(args.run_dir, args.out)}")
     return 0
@@ -64,7 +64,7 @@ def _run_plot(args: argparse.Namespace) -> int:
 
 def _run_weights(args: argparse.Namespace) -> int:
     from videoae.models.checkpoint import load_model
-    from videoae.reporting.run_report import check_png_path, plot_model_weights
+    from videoae.reporting.run_figures import check_png_path, plot_model_weights
 
     if args.tiles < 1:
         raise InvalidInputError(f"--tiles must be at least 1, got {args.tiles}")
@@ -76,7 +76,7 @@ def _run_weights(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from videoae.reporting.run_report import write_report
+    from videoae.reporting.html_report import write_report
 
     print(f"wrote {write_report(args.run_dir, args.out)}")
     return 0

@@ -145,9 +145,7 @@ class SequenceArrayDataset(Dataset):
         if not isinstance(videos, np.ndarray):
             raise InvalidInputError(f"videos must be a numpy array, not {type(videos).__name__}")
         if videos.dtype != np.uint8:
-            raise InvalidInputError(
-                f"videos must be uint8 (0..255), got {videos.dtype}; convert with .astype(np.uint8)"
-            )
+            raise InvalidInputError(f"videos must be uint8 (0..255), got {videos.dtype}; convert with .astype(np.uint8)")
         if videos.ndim != 4 or videos.shape[0] < 1 or min(videos.shape[1:]) < 1:
             raise InvalidInputError(
                 f"videos must be a non-empty array (N, T, H, W), got shape {videos.shape}; "

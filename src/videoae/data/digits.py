@@ -263,9 +263,7 @@ def _load_numpy_digits(path: Path, is_npz: bool) -> tuple[np.ndarray, np.ndarray
     return images, _validate_labels(labels, len(images), str(path))
 
 
-def _split_file_digits(
-    images: np.ndarray, labels: np.ndarray, split: str, path: Path
-) -> tuple[np.ndarray, np.ndarray]:
+def _split_file_digits(images: np.ndarray, labels: np.ndarray, split: str, path: Path) -> tuple[np.ndarray, np.ndarray]:
     if split == "all":
         return images, labels
     num_test = max(1, round(len(images) * FILE_TEST_FRACTION))
@@ -279,8 +277,7 @@ def _split_file_digits(
 def _load_digit_file(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     if not path.exists():
         raise InvalidInputError(
-            f"{path}: no such file; the digit source must be one of {', '.join(SOURCE_NAMES)} "
-            "or a path to an IDX, .npy or .npz file"
+            f"{path}: no such file; the digit source must be one of {', '.join(SOURCE_NAMES)} or a path to an IDX, .npy or .npz file"
         )
     if not path.is_file():
         raise InvalidInputError(f"{path}: not a file; give an IDX, .npy or .npz file of digits")
@@ -349,7 +346,5 @@ def generator_digits(source: str) -> str | np.ndarray:
     if source == "mnist":
         return load_digits("mnist", "train")[0]
     if not Path(source).exists():
-        raise InvalidInputError(
-            f"digits {source!r}: neither {', '.join(SPLITS)}, mnist nor an existing IDX/.npy/.npz file of digits"
-        )
+        raise InvalidInputError(f"digits {source!r}: neither {', '.join(SPLITS)}, mnist nor an existing IDX/.npy/.npz file of digits")
     return load_digits(source, "all")[0]

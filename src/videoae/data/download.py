@@ -99,7 +99,7 @@ def _stream(response, out: BinaryIO, *, progress: bool, desc: str) -> str:  # no
 
 def _try_mirror(url: str, dest: Path, md5: str, *, timeout: float, progress: bool) -> None:
     """Fetch ``url`` into ``dest`` atomically or raise; never leaves a partial file."""
-    handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)
+    handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)  # noqa: SIM115 (closed in the finally below)
     tmp_path = Path(handle.name)
     try:
         with handle, _open_url(url, timeout) as response:
@@ -169,6 +169,5 @@ def download_file(
             continue
         return dest
     raise DownloadError(
-        f"could not download {dest.name} ({'; '.join(failures)}); "
-        f"to proceed offline, download {urls[0]} and place it at {dest}"
+        f"could not download {dest.name} ({'; '.join(failures)}); to proceed offline, download {urls[0]} and place it at {dest}"
     )

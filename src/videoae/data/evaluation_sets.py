@@ -127,7 +127,9 @@ def _standard(spec: str, num_frames: int | None, num_sequences: int | None, allo
     details = {"num_frames": frames, "file": "mnist_test_seq.npy"}
     if spec == STANDARD_TEST:
         details["subset"] = "the last sequences of the file (the seed notebook's test split)"
-    return EvaluationData(spec, count, frames, tuple(sequences.shape[2:]), DEFAULT_NUM_DIGITS, details, lambda a, b: np.asarray(sequences[a:b, :frames]))
+    return EvaluationData(
+        spec, count, frames, tuple(sequences.shape[2:]), DEFAULT_NUM_DIGITS, details, lambda a, b: np.asarray(sequences[a:b, :frames])
+    )
 
 
 def _user_videos(
@@ -185,7 +187,9 @@ def evaluation_data(
     spec = str(spec)
     if spec == EMBEDDED:
         if frame_size is not None:
-            raise InvalidInputError("the embedded test set is generated at 64x64 and cannot be resized; evaluate a model of that frame size")
+            raise InvalidInputError(
+                "the embedded test set is generated at 64x64 and cannot be resized; evaluate a model of that frame size"
+            )
         data = _embedded(num_frames, num_sequences, num_digits)
     elif num_digits is not None:
         raise InvalidInputError(f"num_digits only applies to the generated embedded test set, not to {spec}")

@@ -211,9 +211,7 @@ def generate_indices(
             f"digits of {digit_shape[0]}x{digit_shape[1]} pixels do not fit on a {image_size}x{image_size} canvas; "
             f"use an image size of at least {max(digit_shape)}"
         )
-    params = draw_sequence_params(
-        indices, seed=seed, num_digits=num_digits, speed=speed, num_available_digits=len(digit_array)
-    )
+    params = draw_sequence_params(indices, seed=seed, num_digits=num_digits, speed=speed, num_available_digits=len(digit_array))
     out = np.empty((len(indices), num_frames, image_size, image_size), dtype=np.uint8)
     for begin in range(0, len(indices), _CHUNK):
         end = min(begin + _CHUNK, len(indices))

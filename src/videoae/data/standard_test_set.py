@@ -50,9 +50,7 @@ def download_standard_test_set(root: str | Path | None = None, *, progress: bool
     Returns:
         The file's path.
     """
-    return download_file(
-        STANDARD_TEST_SET_URLS, standard_test_set_path(root), STANDARD_TEST_SET_MD5, progress=progress
-    )
+    return download_file(STANDARD_TEST_SET_URLS, standard_test_set_path(root), STANDARD_TEST_SET_MD5, progress=progress)
 
 
 def _verify_md5(path: Path) -> None:
@@ -111,8 +109,7 @@ def load_standard_test_set(
         download_standard_test_set(root)
     elif not path.is_file():
         raise DataNotFoundError(
-            f"Dataset not found at {path}. You can use download=True "
-            "(or `videoae data download moving-mnist`) to download it."
+            f"Dataset not found at {path}. You can use download=True (or `videoae data download moving-mnist`) to download it."
         )
     elif verify:
         _verify_md5(path)

@@ -101,8 +101,8 @@ def training_dataset(
 
         videos = load_standard_test_set(split="train")
     else:
-        from videoae.data.video_io import read_videos
         from videoae.data.pixels import to_uint8
+        from videoae.data.video_io import read_videos
 
         videos = to_uint8(read_videos(data))
     if videos.shape[1] < num_frames:

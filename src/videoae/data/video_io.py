@@ -102,9 +102,7 @@ def _read_image_file(path: Path) -> np.ndarray:
         message = f"{path}: cannot read it as an image ({err}); check that it is a valid, complete file"
         raise InvalidInputError(message) from err
     if not animation:
-        raise InvalidInputError(
-            f"{path}: a single still image is not a video; pass the folder that holds the frames, a GIF or a .npy"
-        )
+        raise InvalidInputError(f"{path}: a single still image is not a video; pass the folder that holds the frames, a GIF or a .npy")
     return np.stack(frames)
 
 
@@ -122,8 +120,7 @@ def _read_frame_folder(folder: Path) -> np.ndarray:
     files = sorted((p for p in candidates if p.is_file()), key=_natural_key)
     if not files:
         raise InvalidInputError(
-            f"{folder}: no PNG or JPEG frames in this folder; put the frames there (e.g. frame0001.png, ...) "
-            "or pass a .npy/.npz/.gif file"
+            f"{folder}: no PNG or JPEG frames in this folder; put the frames there (e.g. frame0001.png, ...) or pass a .npy/.npz/.gif file"
         )
     frames = []
     for file in files:
@@ -131,8 +128,7 @@ def _read_frame_folder(folder: Path) -> np.ndarray:
         if frames and frame.shape != frames[0].shape:
             (h0, w0), (h, w) = frames[0].shape, frame.shape
             raise InvalidInputError(
-                f"{file}: frame is {w}x{h} (width x height) but {files[0].name} is {w0}x{h0}; "
-                "give every frame the same size"
+                f"{file}: frame is {w}x{h} (width x height) but {files[0].name} is {w0}x{h0}; give every frame the same size"
             )
         frames.append(frame)
     return np.stack(frames)
@@ -156,8 +152,7 @@ def _load_numpy(path: Path) -> np.ndarray:
         text = str(err).lower()
         detail = _PICKLE_HINT if "pickle" in text or "object" in text else str(err)
         raise InvalidInputError(
-            f"{path}: cannot read this NumPy file ({detail}); the file may be truncated or damaged, "
-            "save it again with numpy.save"
+            f"{path}: cannot read this NumPy file ({detail}); the file may be truncated or damaged, save it again with numpy.save"
         ) from err
     raise InvalidInputError(
         f"{path}: cannot tell which array holds the videos (arrays: {', '.join(keys) or 'none'}); "
@@ -236,9 +231,7 @@ def _resize(videos: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def read_videos(
-    path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int, int] | int | None = None
-) -> np.ndarray:
+def read_videos(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int, int] | int | None = None) -> np.ndarray:
     """Read one or more grayscale videos from a ``.npy``/``.npz`` file, a GIF or a folder of frames.
 
     Args:
@@ -278,9 +271,7 @@ def read_videos(
     return videos
 
 
-def read_video(
-    path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int, int] | int | None = None
-) -> np.ndarray:
+def read_video(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int, int] | int | None = None) -> np.ndarray:
     """Read exactly one grayscale video; see :func:`read_videos` for the accepted inputs.
 
     Args:

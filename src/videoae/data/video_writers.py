@@ -11,8 +11,8 @@ from PIL import Image
 from videoae.atomic import write_atomically
 from videoae.data.pixels import to_uint8
 from videoae.data.video_io import check_layout
-from videoae.validation import is_count, is_int
 from videoae.errors import InvalidInputError
+from videoae.validation import is_count, is_int
 
 GIF_TIME_UNIT_MS = 10  # GIF stores frame durations in hundredths of a second
 GIF_MAX_DURATION_MS = 65535 * GIF_TIME_UNIT_MS

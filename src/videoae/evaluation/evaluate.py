@@ -97,7 +97,9 @@ def _resolve_frames(total: int, num_input_frames: int, num_future: int | None, n
     """Validate the input/future split of ``total`` frames; returns (input frames, future frames)."""
     num_input_frames = check_int("num_input_frames", num_input_frames, 1)
     if num_input_frames > total:
-        raise InvalidInputError(f"num_input_frames={num_input_frames} but the videos have only {total} frames; pass a smaller num_input_frames")
+        raise InvalidInputError(
+            f"num_input_frames={num_input_frames} but the videos have only {total} frames; pass a smaller num_input_frames"
+        )
     future = total - num_input_frames if num_future is None else check_int("num_future", num_future, 1)
     if num_input_frames + future > total:
         raise InvalidInputError(
@@ -105,7 +107,9 @@ def _resolve_frames(total: int, num_input_frames: int, num_future: int | None, n
             "scoring needs true future frames; lower num_future (predicting past the end is done with model.predict)"
         )
     if needs_future and future < 1:
-        raise InvalidInputError(f"no frames are left after the {num_input_frames} input frames to score predictions against; lower num_input_frames")
+        raise InvalidInputError(
+            f"no frames are left after the {num_input_frames} input frames to score predictions against; lower num_input_frames"
+        )
     return num_input_frames, future
 
 
@@ -186,9 +190,7 @@ def evaluate(
         if name in collected:
             result[name] = summarize({m: torch.cat(v) for m, v in collected[name].items()})
     if baselines:
-        result["baselines"] = {
-            name: summarize({m: torch.cat(v) for m, v in collected[f"baseline/{name}"].items()}) for name in BASELINES
-        }
+        result["baselines"] = {name: summarize({m: torch.cat(v) for m, v in collected[f"baseline/{name}"].items()}) for name in BASELINES}
     result["data"] = {"num_sequences": int(num_sequences), "num_input_frames": int(num_input_frames), "num_future_frames": int(future)}
     result["units"] = dict(UNITS)
     return result

@@ -72,7 +72,9 @@ def _pair(prediction: Tensor, target: Tensor, prediction_name: str = "prediction
     _frames(prediction, prediction_name)
     _frames(target, "target")
     if prediction.shape != target.shape:
-        raise InvalidInputError(f"{prediction_name} and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}")
+        raise InvalidInputError(
+            f"{prediction_name} and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}"
+        )
     dtype = torch.promote_types(torch.promote_types(prediction.dtype, target.dtype), torch.float32)
     return prediction.to(dtype), target.to(dtype)
 

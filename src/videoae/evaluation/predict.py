@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from videoae.errors import InvalidInputError
 from videoae.data.evaluation_sets import DEFAULT_BLOCK_SEQUENCES, EvaluationData
 from videoae.data.pixels import to_unit_float
+from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel, model_device
 from videoae.validation import check_int
 
@@ -85,9 +84,13 @@ def _check_videos(model: CompositeModel, videos: np.ndarray, num_input_frames: i
     height, width = model_frame_size(model)
     if videos.shape[2:] != (height, width):
         found_h, found_w = videos.shape[2:]
-        raise InvalidInputError(f"the model takes {width}x{height} frames but the videos have {found_w}x{found_h} frames; resize them first")
+        raise InvalidInputError(
+            f"the model takes {width}x{height} frames but the videos have {found_w}x{found_h} frames; resize them first"
+        )
     if videos.shape[1] < num_input_frames:
-        raise InvalidInputError(f"the videos have {videos.shape[1]} frames but the model is to read {num_input_frames} input frames; read fewer")
+        raise InvalidInputError(
+            f"the videos have {videos.shape[1]} frames but the model is to read {num_input_frames} input frames; read fewer"
+        )
 
 
 def predict_videos(

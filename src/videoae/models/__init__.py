@@ -4,4 +4,15 @@ from videoae.models.composite import CompositeModel, Decoder, build_model, evalu
 from videoae.models.config import PRESETS, ModelConfig, preset
 from videoae.models.lstm import LSTMLayer, LSTMStack
 
-__all__ = ["CompositeModel", "Decoder", "evaluation_mode", "model_device", "LSTMLayer", "LSTMStack", "ModelConfig", "PRESETS", "build_model", "preset"]
+__all__ = [
+    "CompositeModel",
+    "Decoder",
+    "evaluation_mode",
+    "model_device",
+    "LSTMLayer",
+    "LSTMStack",
+    "ModelConfig",
+    "PRESETS",
+    "build_model",
+    "preset",
+]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import safetensors.torch
 import torch
 from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
@@ -35,13 +36,6 @@ MODEL_PREFIX, OPTIMIZER_PREFIX, EXTRA_PREFIX = "model/", "optimizer/", "extra/"
 # JSON has no tuples and no tensors: such values are stored as one-key objects with these tags.
 TUPLE_TAG, TENSOR_TAG = "$tuple", "$tensor"
 MAX_NAMES_SHOWN = 3  # offending names listed in a mismatch message
-HEADER_LENGTH_BYTES = 8  # safetensors: little-endian u64 header length, then the JSON header
-HEADER_ALIGNMENT = 8  # the header is padded with spaces so tensor data starts aligned
-_DTYPE_NAMES = {
-    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
-    torch.uint8: "U8", torch.bool: "BOOL",
-}  # fmt: skip
 
 
 class CheckpointWriteError(VideoAEError, OSError):
@@ -121,28 +115,6 @@ def _encode_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, Tenso
     return {"class": type(optimizer).__name__, "param_groups": groups, "state": state}
 
 
-def _tensor_bytes(tensor: Tensor) -> Any:
-    """The tensor's raw little-endian bytes as a buffer, without an extra copy on CPU."""
-    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
-    return flat.view(torch.uint8).numpy()
-
-
-def _write_safetensors(file: Any, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
-    """Stream ``tensors`` into an open binary file in the safetensors format, one at a time."""
-    header: dict[str, Any] = {"__metadata__": metadata}
-    offset = 0
-    for name, tensor in tensors.items():
-        size = tensor.numel() * tensor.element_size()
-        header[name] = {"dtype": _DTYPE_NAMES[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    encoded += b" " * (-len(encoded) % HEADER_ALIGNMENT)
-    file.write(len(encoded).to_bytes(HEADER_LENGTH_BYTES, "little"))
-    file.write(encoded)
-    for tensor in tensors.values():
-        file.write(_tensor_bytes(tensor))
-
-
 def save_checkpoint(
     path: str | Path,
     model: nn.Module,
@@ -194,18 +166,19 @@ def save_checkpoint(
         "extra": extra_metadata or {},
     }
     metadata = {METADATA_KEY: _to_json(document, "metrics, extra_metadata or optimizer settings")}
-    unsupported = sorted({str(t.dtype) for t in tensors.values() if t.dtype not in _DTYPE_NAMES})
-    if unsupported:
-        raise InvalidInputError(f"cannot store tensors of dtype {', '.join(unsupported)} in a checkpoint; convert them first")
-    _write_atomically(path, tensors, metadata)
+    try:
+        data = safetensors.torch.save({name: tensor.detach().contiguous() for name, tensor in tensors.items()}, metadata)
+    except (ValueError, TypeError, SafetensorError) as err:
+        raise InvalidInputError(f"cannot store these tensors in a checkpoint: {err}") from None
+    _write_atomically(path, data)
     logger.debug("wrote checkpoint %s (step %d)", path, step)
     return path
 
 
-def _write_atomically(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+def _write_atomically(path: Path, data: bytes) -> None:
     existed = path.exists()
     try:
-        write_atomically(path, lambda file: _write_safetensors(file, tensors, metadata))
+        write_atomically(path, lambda file: file.write(data))
     except OSError as err:
         previous = "the previous checkpoint is intact" if existed else "nothing was written"
         error = CheckpointWriteError(f"could not write checkpoint {path}: {err.strerror or err}; {previous}")

@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from videoae.validation import coerce_fields, raise_first_failure, reject_unknown_keys
 from videoae.errors import InvalidInputError
+from videoae.validation import coerce_fields, raise_first_failure, reject_unknown_keys
 
 DECODER_TRAINING_INPUTS = ("ground_truth", "free_running", "scheduled")
 OUTPUTS = ("bernoulli", "linear")
@@ -116,9 +116,9 @@ PRESETS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(hidden_size=16, num_layers=1),
 }
 
+
 def preset(name: str) -> ModelConfig:
     """A copy of the named preset's config."""
     if name not in PRESETS:
         raise InvalidInputError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}")
     return dataclasses.replace(PRESETS[name])
-

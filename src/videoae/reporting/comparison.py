@@ -26,9 +26,9 @@ import numpy as np
 from videoae.data.pixels import to_uint8
 from videoae.data.video_writers import write_gif
 from videoae.errors import InvalidInputError
-from videoae.validation import is_int
 from videoae.reporting.frames import DEFAULT_PAD_VALUE, DEFAULT_PADDING, save_png, to_numpy
 from videoae.reporting.text import LABEL_FONT_PX, draw_text, fit_font_size, line_height, render_text
+from videoae.validation import is_int
 
 PANEL_LABELS = {
     "input": "input",
@@ -64,8 +64,7 @@ def _collect(inputs, truth, reconstruction, prediction) -> dict[str, np.ndarray]
             array = array[None]
         if array.ndim != 4 or 0 in array.shape:
             raise InvalidInputError(
-                f"{PANEL_LABELS[kind]} must be a non-empty video (T, H, W) or batch (N, T, H, W), "
-                f"got shape {array.shape}"
+                f"{PANEL_LABELS[kind]} must be a non-empty video (T, H, W) or batch (N, T, H, W), got shape {array.shape}"
             )
         videos[kind] = to_uint8(array)
     if not videos:

@@ -52,9 +52,7 @@ def _check_layout(padding: int, pad_value: int) -> None:
         raise InvalidInputError(f"pad_value must be an integer in 0..255, got {pad_value!r}")
 
 
-def tile(
-    images: np.ndarray, *, columns: int, padding: int = DEFAULT_PADDING, pad_value: int = DEFAULT_PAD_VALUE
-) -> np.ndarray:
+def tile(images: np.ndarray, *, columns: int, padding: int = DEFAULT_PADDING, pad_value: int = DEFAULT_PAD_VALUE) -> np.ndarray:
     """Tile images (..., N, H, W) row-major into (..., H', W') with ``columns`` per row.
 
     Leading axes (e.g. time) are kept, so one call tiles every frame of a batch of videos.
@@ -100,9 +98,7 @@ def sequence_grid(
     return tile(videos.transpose(1, 0, 2, 3), columns=columns, padding=padding, pad_value=pad_value)
 
 
-def frame_table(
-    videos: np.ndarray, *, padding: int = DEFAULT_PADDING, pad_value: int = DEFAULT_PAD_VALUE
-) -> np.ndarray:
+def frame_table(videos: np.ndarray, *, padding: int = DEFAULT_PADDING, pad_value: int = DEFAULT_PAD_VALUE) -> np.ndarray:
     """One row per video, one column per frame: a still picture of whole sequences.
 
     Args:

@@ -1,4 +1,4 @@
-"""The HTML of ``videoae report``: one self-contained page about a run folder.
+"""``videoae report``: one self-contained HTML page about a run folder.
 
 Nothing on the page refers to another file or to the network: pictures are base64 ``data:`` URIs
 and the style sheet is inline, so the page can be mailed, archived or opened offline. Every string
@@ -11,25 +11,31 @@ import base64
 import html
 import json
 import logging
+import os
 import statistics
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from videoae import __version__
+from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
 from videoae.evaluation.evaluate import BASELINE_DESCRIPTIONS
 from videoae.evaluation.metrics import UNITS
-from videoae.reporting.run_report import checkpoint_steps
+from videoae.models.checkpoint import read_checkpoint
 from videoae.run_folder import (
+    BEST_CHECKPOINT,
     CURVES_FILE,
     EVAL_FILE,
+    LAST_CHECKPOINT,
     METRICS_FILE,
     PER_FRAME_FILE,
+    REPORT_FILE,
     latest_evaluation,
     latest_sample_gif,
     read_config,
     read_metrics,
+    run_folder,
 )
 
 logger = logging.getLogger(__name__)
@@ -84,10 +90,7 @@ def _figure(path: Path, alt: str, caption: str) -> str:
     except (OSError, UnidentifiedImageError) as err:
         logger.warning("cannot embed %s: %s", path, err)
         return f'<p class="note">could not read {_e(path.name)}: {_e(err)}</p>'
-    return (
-        f'<figure><img src="{uri}" alt="{_e(alt)}" width="{width}" height="{height}">'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
-    )
+    return f'<figure><img src="{uri}" alt="{_e(alt)}" width="{width}" height="{height}"><figcaption>{_e(caption)}</figcaption></figure>'
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -108,7 +111,7 @@ def _metrics_section(evaluation: Mapping | None, source: str) -> str:
         return f'<h2>Evaluation</h2><p class="note">{_e(source)}: train until the first evaluation, or run videoae demo.</p>'
     rows = [("model: prediction", evaluation.get("prediction")), ("model: reconstruction", evaluation.get("reconstruction"))]
     baselines = evaluation.get("baselines")
-    for name, values in (baselines.items() if isinstance(baselines, Mapping) else ()):
+    for name, values in baselines.items() if isinstance(baselines, Mapping) else ():
         rows.append((f"baseline: {BASELINE_DESCRIPTIONS.get(name, name)}", values))
     header = ["scored"] + [f'{_e(title)}<br><span class="unit">{_e(unit)}</span>' for _, title, unit, _ in METRIC_COLUMNS]
     body = [
@@ -129,9 +132,7 @@ def _metrics_section(evaluation: Mapping | None, source: str) -> str:
         "<h2>Evaluation</h2>"
         f'<p class="note">From {_e(source)}. {scope}Predictions and baselines are scored on the frames after the '
         "input; reconstructions on the input frames. Lower is better for cross-entropy, MSE and MAE; higher for SSIM "
-        "and PSNR. All values are per-frame means over frames and sequences.</p>"
-        + _table(header, body)
-        + f'<ul class="note">{legend}</ul>'
+        "and PSNR. All values are per-frame means over frames and sequences.</p>" + _table(header, body) + f'<ul class="note">{legend}</ul>'
     )
 
 
@@ -180,7 +181,7 @@ def _plot(existing: Path, newer_than: Path | None, draw: Callable[[Path], Path],
 
 
 def build_report(run_dir: Path) -> str:
-    """The report page of a run folder, as one HTML string (see :func:`videoae.reporting.run_report.write_report`)."""
+    """The report page of a run folder, as one HTML string (see :func:`write_report`)."""
     from videoae.reporting import plot_per_frame, plot_training_curves
 
     records = read_metrics(run_dir)
@@ -228,3 +229,38 @@ def build_report(run_dir: Path) -> str:
         + _config_section(config)
         + "</body></html>\n"
     )
+
+
+def checkpoint_steps(run_dir: Path) -> dict[str, int]:
+    """Steps of the run's ``best`` and ``last`` checkpoints (those that exist).
+
+    Raises:
+        InvalidInputError: a checkpoint is damaged.
+    """
+    steps = {}
+    for name, relative in (("best", BEST_CHECKPOINT), ("last", LAST_CHECKPOINT)):
+        if (run_dir / relative).is_file():
+            steps[name] = read_checkpoint(run_dir / relative, load_optimizer=False).step
+    return steps
+
+
+def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> Path:
+    """Write one self-contained HTML page about a run, atomically.
+
+    The page holds the run's config, its evaluation beside the baselines (units stated), the
+    training curves, the per-frame plot, the latest sample GIF and the checkpoints' steps; images
+    are embedded as data URIs, so the single file opens anywhere, offline.
+
+    Args:
+        run_dir: the run folder (it needs ``metrics.jsonl``).
+        path: the page to write; default ``RUN/report.html``.
+
+    Returns:
+        The path written.
+    """
+    run_dir = run_folder(run_dir)
+    out = run_dir / REPORT_FILE if path is None else Path(path)
+    if out.is_dir():
+        raise InvalidInputError(f"{out} is a folder; give a file name for the report, e.g. {out / REPORT_FILE}")
+    page = build_report(run_dir)
+    return write_atomically(out, lambda stream: stream.write(page.encode("utf-8")))

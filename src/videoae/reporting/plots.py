@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError, VideoAEError
 from videoae.evaluation.evaluate import BASELINE_DESCRIPTIONS
-from videoae.atomic import write_atomically
 
 DPI = 100
 CURVES_FIGSIZE = (12.0, 8.0)  # inches: 1200 x 800 px
@@ -122,9 +122,7 @@ def _baseline_lines(axes, baselines: Mapping[str, float], colours: Mapping[str, 
     return list(baselines.values())
 
 
-def _finish(
-    axes, *, title: str, ylabel: str, xlabel: str | None, empty_text: str, values: list[float], log_ok: bool = True
-) -> None:
+def _finish(axes, *, title: str, ylabel: str, xlabel: str | None, empty_text: str, values: list[float], log_ok: bool = True) -> None:
     axes.set_title(title)
     axes.set_ylabel(ylabel)
     if xlabel:
@@ -162,7 +160,7 @@ def _collect_records(records: Iterable[Mapping]) -> tuple[dict, dict, dict, dict
                 numbers = evaluation.get(part)
                 series.append((target, numbers.get(metric) if isinstance(numbers, Mapping) else None))
             named = evaluation.get("baselines")
-            for name, numbers in (named.items() if isinstance(named, Mapping) else ()):
+            for name, numbers in named.items() if isinstance(named, Mapping) else ():
                 for metric in baselines:
                     value = _number(numbers.get(metric)) if isinstance(numbers, Mapping) else None
                     if value is not None:
@@ -196,9 +194,7 @@ def plot_training_curves(records: list[dict], path: str | os.PathLike[str], *, t
     """
     losses, rates, evaluations, baselines, count = _collect_records(records)
     if not any(steps for steps, _ in [*losses.values(), rates, *evaluations.values()]):
-        raise InvalidInputError(
-            f"none of the {count} records has a 'step' with a number under 'loss', 'lr' or 'eval'; nothing to plot"
-        )
+        raise InvalidInputError(f"none of the {count} records has a 'step' with a number under 'loss', 'lr' or 'eval'; nothing to plot")
     figure = new_figure(CURVES_FIGSIZE)
     (loss_axes, rate_axes), (bce_axes, mse_axes) = figure.subplots(2, 2, sharex=True)
     from matplotlib.ticker import MaxNLocator
@@ -210,12 +206,17 @@ def plot_training_curves(records: list[dict], path: str | os.PathLike[str], *, t
         steps, ys = losses[key]
         if steps:
             values += _line(loss_axes, steps, ys, label=label, linewidth=1.5 if key == "loss" else 1.0)
-    _finish(loss_axes, title="training loss", ylabel=f"loss ({TRAINING_LOSS_UNIT})", xlabel=None,
-            empty_text="no training loss logged", values=values)
+    _finish(
+        loss_axes,
+        title="training loss",
+        ylabel=f"loss ({TRAINING_LOSS_UNIT})",
+        xlabel=None,
+        empty_text="no training loss logged",
+        values=values,
+    )
     steps, ys = rates
     values = _line(rate_axes, steps, ys, color="tab:purple") if steps else []
-    _finish(rate_axes, title="learning rate", ylabel="learning rate", xlabel=None,
-            empty_text="no learning rate logged", values=values)
+    _finish(rate_axes, title="learning rate", ylabel="learning rate", xlabel=None, empty_text="no learning rate logged", values=values)
     for axes, metric in ((bce_axes, "bce"), (mse_axes, "mse")):
         values = []
         for part in EVALUATED_PARTS:
@@ -225,8 +226,14 @@ def plot_training_curves(records: list[dict], path: str | os.PathLike[str], *, t
         if values:
             values += _baseline_lines(axes, baselines[metric], colours)
         name, unit = METRIC_AXES[metric]
-        _finish(axes, title=f"evaluation: {name}", ylabel=f"{name} ({unit})", xlabel="training step",
-                empty_text="no evaluation yet", values=values)
+        _finish(
+            axes,
+            title=f"evaluation: {name}",
+            ylabel=f"{name} ({unit})",
+            xlabel="training step",
+            empty_text="no evaluation yet",
+            values=values,
+        )
     all_steps = [step for steps, _ in [*losses.values(), rates, *evaluations.values()] for step in steps]
     if min(all_steps) == max(all_steps):  # one step: give it a readable axis around it
         loss_axes.set_xlim(min(all_steps) - 0.5, max(all_steps) + 0.5)
@@ -301,15 +308,15 @@ def plot_per_frame(metrics: Mapping, path: str | os.PathLike[str], *, title: str
             baseline_curve = _curve(own.get(metric)) if isinstance(own, Mapping) else None
             if baseline_curve is not None:
                 style = {"color": colours[name], "linestyle": "--", "linewidth": 1.0}
-                values += _line(axes, np.arange(1, len(baseline_curve) + 1), baseline_curve,
-                                label=BASELINE_DESCRIPTIONS.get(name, name), **style)
+                values += _line(
+                    axes, np.arange(1, len(baseline_curve) + 1), baseline_curve, label=BASELINE_DESCRIPTIONS.get(name, name), **style
+                )
             elif (value := _number(numbers.get(metric))) is not None:
                 constants[name] = value
         values += _baseline_lines(axes, constants, colours)
         name, unit = METRIC_AXES[metric]
         axes.xaxis.get_major_locator().set_params(integer=True)
-        _finish(axes, title=name, ylabel=f"{name} ({unit})", xlabel=None, empty_text="", values=values,
-                log_ok=metric in LOG_SCALE_METRICS)
+        _finish(axes, title=name, ylabel=f"{name} ({unit})", xlabel=None, empty_text="", values=values, log_ok=metric in LOG_SCALE_METRICS)
     all_axes[-1].set_xlabel("frames after the input")
     all_axes[-1].set_xlim(0.5, max(len(c) for c in curves.values()) + 0.5)
     figure.suptitle(title or "prediction quality per predicted frame")

@@ -44,7 +44,9 @@ def write_prediction(out_dir: str | Path, name: str, outputs: Prediction, *, fra
         ``{"gif": path, "png": path, "npy": path}``.
     """
     if outputs.prediction is None:
-        raise InvalidInputError("the model has no future predictor (it was built with predict=False): there are no predicted frames to write")
+        raise InvalidInputError(
+            "the model has no future predictor (it was built with predict=False): there are no predicted frames to write"
+        )
     if len(outputs.prediction) != 1:
         raise InvalidInputError(f"write_prediction writes one video at a time, got {len(outputs.prediction)}; use Prediction.video(i)")
     out_dir = Path(out_dir)

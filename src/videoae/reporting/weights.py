@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from videoae.errors import InvalidInputError
-from videoae.validation import check_int
 from videoae.reporting.frames import to_numpy
 from videoae.reporting.plots import DPI, new_figure, save_figure
+from videoae.validation import check_int
 
 WEIGHT_COLORMAP = "RdBu_r"  # diverging: blue negative, white zero, red positive
 WEIGHT_GUTTER_GREY = "0.55"

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videoae.validation import coerce_fields, raise_first_failure, reject_unknown_keys
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
+from videoae.validation import coerce_fields, raise_first_failure, reject_unknown_keys
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -75,7 +75,10 @@ class TrainConfig:
             (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]"),
             (self.max_steps >= 1, "max_steps must be >= 1"),
             (self.max_minutes >= 0, "max_minutes must be >= 0 (0: no limit)"),
-            (self.eval_every >= 1 and self.log_every >= 1 and self.checkpoint_every >= 1, "eval_every, log_every and checkpoint_every must be >= 1"),
+            (
+                self.eval_every >= 1 and self.log_every >= 1 and self.checkpoint_every >= 1,
+                "eval_every, log_every and checkpoint_every must be >= 1",
+            ),
             (self.eval_sequences >= 1, "eval_sequences must be >= 1"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"), "device must be auto, cpu, cuda or cuda:N"),

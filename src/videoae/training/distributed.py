@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 
 from videoae.validation import resolve_device
-import torch.distributed as dist
 
 PROCESS_GROUP_TIMEOUT = datetime.timedelta(minutes=30)
 

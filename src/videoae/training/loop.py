@@ -21,18 +21,18 @@ from torch import nn
 from tqdm import tqdm
 
 from videoae import __version__
-from videoae.training import distributed
 from videoae.atomic import write_json_atomically
-from videoae.models.checkpoint import check_compatible, read_checkpoint, save_checkpoint
 from videoae.data.training_batches import StepBatchSampler, training_dataset, training_loader
 from videoae.errors import InvalidInputError, VideoAEError
-from videoae.training.metrics_log import MetricsLog
 from videoae.models import CompositeModel
+from videoae.models.checkpoint import check_compatible, read_checkpoint, save_checkpoint
+from videoae.run_folder import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, SAMPLES_DIR, TENSORBOARD_DIR, sample_gif
+from videoae.training import distributed
 from videoae.training.config import RunConfig, TrainConfig
-from videoae.run_folder import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, SAMPLES_DIR, TENSORBOARD_DIR, METRICS_FILE, sample_gif
+from videoae.training.metrics_log import MetricsLog
+from videoae.training.periodic_eval import evaluate_during_training, score
 from videoae.training.runtime import training_settings
 from videoae.training.stop_request import StopRequest
-from videoae.training.periodic_eval import evaluate_during_training, score
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +259,9 @@ class _Trainer:
             # A second Ctrl-C, mid-step: the state may be half-updated, so nothing is saved.
             last = self.run_dir / LAST_CHECKPOINT
             kept = f"{last} (step {saved_at}) is kept" if last.exists() else "no checkpoint was written"
-            raise TrainingInterrupted(f"aborted during step {self.step + 1}; {kept}; continue with: videoae train --resume {self.run_dir}") from None
+            raise TrainingInterrupted(
+                f"aborted during step {self.step + 1}; {kept}; continue with: videoae train --resume {self.run_dir}"
+            ) from None
         finally:
             stop.restore()
             bar.close()

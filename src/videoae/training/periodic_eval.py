@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from videoae.training import distributed
 from videoae.data.moving_mnist import EMBEDDED_TEST_SEED, embedded_test_set, generate
 from videoae.evaluation.evaluate import evaluate, weighted_mean
-from videoae.models import CompositeModel, ModelConfig
 from videoae.evaluation.predict import predict_videos
+from videoae.models import CompositeModel, ModelConfig
+from videoae.training import distributed
 from videoae.training.config import RunConfig
 
 EVAL_BATCH_SIZE = 64

@@ -1,15 +1,12 @@
-"""Reports on a trained model: a run's training curves, the paper's weight figure, one HTML page.
+"""Figures of a run: its training curves and the paper's weight figure.
 
 - :func:`plot_run_curves`: ``RUN/metrics.jsonl`` as loss and evaluation curves (a PNG).
 - :func:`plot_model_weights`: the first encoder layer's input weights and the output layer's
   weights as frame-sized tiles (the Moving MNIST weight figure of Srivastava et al. 2015).
-- :func:`write_report`: one self-contained HTML page about a run; the HTML itself is built in
-  :mod:`videoae.reporting.html_report`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -20,7 +17,7 @@ import numpy as np
 from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
-from videoae.run_folder import BEST_CHECKPOINT, CURVES_FILE, LAST_CHECKPOINT, REPORT_FILE, read_metrics, run_folder
+from videoae.run_folder import CURVES_FILE, read_metrics, run_folder
 from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
@@ -34,24 +31,6 @@ DEFAULT_GATE = "cell"
 WEIGHT_LAYERS = ("both", "input", "output")
 DEFAULT_NUM_TILES = 64
 PANEL_GAP_PX = 24  # white space between the two panels of the combined weight figure
-
-
-# -- reading a run folder -------------------------------------------------------------------------
-
-
-def checkpoint_steps(run_dir: Path) -> dict[str, int]:
-    """Steps of the run's ``best`` and ``last`` checkpoints (those that exist).
-
-    Raises:
-        InvalidInputError: a checkpoint is damaged.
-    """
-    from videoae.models.checkpoint import read_checkpoint
-
-    steps = {}
-    for name, relative in (("best", BEST_CHECKPOINT), ("last", LAST_CHECKPOINT)):
-        if (run_dir / relative).is_file():
-            steps[name] = read_checkpoint(run_dir / relative, load_optimizer=False).step
-    return steps
 
 
 # -- plots ----------------------------------------------------------------------------------------
@@ -178,27 +157,3 @@ def plot_model_weights(
 
 
 # -- the HTML page --------------------------------------------------------------------------------
-
-
-def write_report(run_dir: str | os.PathLike[str], path: str | os.PathLike[str] | None = None) -> Path:
-    """Write one self-contained HTML page about a run, atomically.
-
-    The page holds the run's config, its evaluation beside the baselines (units stated), the
-    training curves, the per-frame plot, the latest sample GIF and the checkpoints' steps; images
-    are embedded as data URIs, so the single file opens anywhere, offline.
-
-    Args:
-        run_dir: the run folder (it needs ``metrics.jsonl``).
-        path: the page to write; default ``RUN/report.html``.
-
-    Returns:
-        The path written.
-    """
-    from videoae.reporting.html_report import build_report
-
-    run_dir = run_folder(run_dir)
-    out = run_dir / REPORT_FILE if path is None else Path(path)
-    if out.is_dir():
-        raise InvalidInputError(f"{out} is a folder; give a file name for the report, e.g. {out / REPORT_FILE}")
-    page = build_report(run_dir)
-    return write_atomically(out, lambda stream: stream.write(page.encode("utf-8")))
