@@ -166,6 +166,6 @@ def test_bad_weights_are_rejected_with_a_hint(tmp_path, weight, match):
 
 
 @pytest.mark.slow
-def test_importing_videoae_visualize_does_not_import_matplotlib():
+def test_importing_videoae_reporting_does_not_import_matplotlib():
     code = "import sys, videoae.reporting; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
