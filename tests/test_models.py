@@ -15,6 +15,8 @@ from videoae.models.deferred_grad import plain_autograd
 
 FRAME = (1, 8, 8)
 SMALL = dict(hidden_size=12, frame_shape=FRAME, num_input_frames=4, num_future_frames=3)
+# The spatial member on the same frames: 2x2 patches, a 4x4 grid of 4 channels in, 5 out.
+SPATIAL = dict(cell="convlstm", patch_size=2, kernel_size=3)
 
 
 def _frames(batch: int = 2, steps: int = 4, seed: int = 0) -> torch.Tensor:
@@ -33,21 +35,27 @@ VARIANTS = [
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_trains_and_infers(name: str) -> None:
-    model = build_model(name, **SMALL)
+    model = build_model(name, **SMALL, **({"patch_size": 2} if PRESETS[name].cell == "convlstm" else {}))
     inputs, future = _frames(), _frames(steps=3, seed=1)
     out = model(inputs, future)
     out["loss"].backward()
-    assert out["reconstruction"].shape == inputs.shape and out["prediction"].shape == future.shape
-    assert torch.isfinite(out["loss"]) and out["loss"] > 0
-    for key in ("reconstruction", "prediction"):
+    decoders = {"reconstruction": (model.config.reconstruct, inputs), "prediction": (model.config.predict, future)}
+    for key, (present, truth) in decoders.items():
+        assert (key in out) == present
+        if not present:
+            continue
+        assert out[key].shape == truth.shape
         assert out[key].min() >= 0 and out[key].max() <= 1
+    assert torch.isfinite(out["loss"]) and out["loss"] > 0
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+@pytest.mark.parametrize("cell", ["lstm", "convlstm"])
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(f"{k[:6]}={v[k]}" for k in v))
-def test_variants_shapes_and_fast_path(variant: dict) -> None:
+def test_variants_shapes_and_fast_path(variant: dict, cell: str) -> None:
     torch.manual_seed(0)
-    model = build_model("tiny", **SMALL, num_layers=2, peepholes=True, init_range=0.3, **variant)
+    options = dict(SMALL, **(SPATIAL if cell == "convlstm" else {}), hidden_size=5 if cell == "convlstm" else 12)
+    model = build_model("tiny", **options, num_layers=2, peepholes=True, init_range=0.3, **variant)
     inputs, future = _frames(), _frames(steps=3, seed=1)
     results = []
     for path in (contextlib.nullcontext, plain_autograd):

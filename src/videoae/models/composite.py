@@ -15,8 +15,9 @@ from torch import Tensor, nn
 
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
-from videoae.models.deferred_grad import weight_product
-from videoae.models.lstm import LSTMLayer, LSTMStack, State
+from videoae.models.convlstm import ConvLSTMLayer
+from videoae.models.cores import make_readout, model_input_size, read_out, readout_stepper, recurrent_stack, to_frame_space, to_model_space
+from videoae.models.lstm import LSTMLayer, State
 
 
 @contextlib.contextmanager
@@ -37,17 +38,6 @@ def model_device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def _lstm_options(config: ModelConfig) -> dict:
-    return dict(
-        peepholes=config.peepholes,
-        forget_bias=config.forget_bias,
-        init=config.init,
-        init_range=config.init_range,
-        peephole_init_range=config.peephole_init_range,
-        dropout=config.dropout,
-    )
-
-
 class Decoder(nn.Module):
     """An LSTM stack seeded with the encoder's state and a linear readout to frames.
 
@@ -60,9 +50,8 @@ class Decoder(nn.Module):
         super().__init__()
         self.conditional = conditional
         self.bernoulli = config.output == "bernoulli"
-        input_size = config.frame_size if conditional else 0
-        self.lstm = LSTMStack(input_size, config.hidden_size, config.num_layers, **_lstm_options(config))
-        self.readout = nn.Linear(config.hidden_size, config.frame_size)
+        self.lstm = recurrent_stack(config, model_input_size(config) if conditional else 0)
+        self.readout = make_readout(config)
 
     def to_frames(self, outputs: Tensor) -> Tensor:
         """Readout values (logits or linear outputs) -> frames in [0, 1]."""
@@ -93,27 +82,28 @@ class Decoder(nn.Module):
         """
         batch_size = state[0][0].shape[0]
         if not self.conditional:
-            hidden, _ = self.lstm(None, state, num_steps=num_steps)  # (T, B, H)
-            return self.readout(hidden)
+            hidden, _ = self.lstm(None, state, num_steps=num_steps)  # (T, B, H) or (T, B, C, h, w)
+            return read_out(self.readout, hidden)
         if targets is not None and ground_truth_probability >= 1.0:
             # Every input is known up front: the previous ground-truth frame, zeros first.
             inputs = torch.cat([targets.new_zeros(1, *targets.shape[1:]), targets[:-1]])  # (T, B, D)
             hidden, _ = self.lstm(inputs, state)
-            return self.readout(hidden)
+            return read_out(self.readout, hidden)
         return self._rollout(state, num_steps, batch_size, targets, ground_truth_probability)
 
     def _rollout(self, state, num_steps, batch_size, targets, ground_truth_probability) -> Tensor:
         step = self.lstm.stepper()
-        readout = weight_product(self.readout.weight)
-        x = state[0][0].new_zeros(batch_size, self.readout.out_features)  # (B, D)
+        readout = readout_stepper(self.readout)
+        x = None
         outputs = []
         for t in range(num_steps):
             hidden, state = step(x, state)
-            out = readout(hidden) + self.readout.bias  # (B, D)
+            out = readout(hidden)  # (B, D) or (B, C', h, w)
             outputs.append(out)
             x = self._feedback(out)
             if targets is not None and ground_truth_probability > 0.0:
-                use_truth = torch.rand(batch_size, 1, device=x.device) < ground_truth_probability
+                draw = torch.rand(batch_size, 1, device=x.device)
+                use_truth = draw.view(batch_size, *[1] * (x.dim() - 1)) < ground_truth_probability
                 x = torch.where(use_truth, targets[t], x)
         return torch.stack(outputs)  # (T, B, D)
 
@@ -131,24 +121,25 @@ class CompositeModel(nn.Module):
         super().__init__()
         config.validate()
         self.config = config
-        H, L = config.hidden_size, config.num_layers
-        self.encoder = LSTMStack(config.frame_size, H, L, **_lstm_options(config))
+        self.encoder = recurrent_stack(config, model_input_size(config))
         self.reconstructor = Decoder(config, conditional=config.conditional_reconstruction) if config.reconstruct else None
         self.predictor = Decoder(config, conditional=config.conditional_prediction) if config.predict else None
         self.apply(self._init_weights)
 
     def _init_weights(self, module: nn.Module) -> None:
-        if isinstance(module, LSTMLayer):
+        # apply() visits children first, so a layer's own reset overrides this for its convolutions
+        if isinstance(module, (LSTMLayer, ConvLSTMLayer)):
             module.reset_parameters()
-        elif isinstance(module, nn.Linear) and self.config.init == "uniform":
+        elif isinstance(module, (nn.Linear, nn.Conv2d)) and self.config.init == "uniform":
             nn.init.uniform_(module.weight, -self.config.init_range, self.config.init_range)
-            nn.init.zeros_(module.bias)
-        # with init "pytorch" nn.Linear keeps its own default initialisation
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        # with init "pytorch" the readout keeps its own default initialisation
 
     # -- shapes ---------------------------------------------------------------------------------
 
     def _to_time_major(self, frames: Tensor, name: str) -> Tensor:
-        """(B, T, *frame_shape) -> (T, B, D), validated."""
+        """(B, T, *frame_shape) -> (T, B, ...) in model space (see :mod:`videoae.models.cores`), validated."""
         shape = self.config.frame_shape
         if frames.dim() != 2 + len(shape) or tuple(frames.shape[2:]) != shape:
             raise InvalidInputError(
@@ -161,13 +152,11 @@ class CompositeModel(nn.Module):
         # On CUDA this check would stall the step on the host, so it runs on CPU only.
         if frames.device.type == "cpu" and not torch.isfinite(frames).all():
             raise InvalidInputError(f"{name} contains NaN or infinite values")
-        batch, steps = frames.shape[:2]
-        return frames.transpose(0, 1).reshape(steps, batch, self.config.frame_size)
+        return to_model_space(frames.transpose(0, 1), self.config)
 
     def _to_batch_major(self, values: Tensor) -> Tensor:
-        """(T, B, D) -> (B, T, *frame_shape)."""
-        steps, batch = values.shape[:2]
-        return values.transpose(0, 1).reshape(batch, steps, *self.config.frame_shape)
+        """(T, B, ...) in model space -> (B, T, *frame_shape)."""
+        return to_frame_space(values, self.config).transpose(0, 1)
 
     def _loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
         """Summed over each frame's values, averaged over frames and sequences."""
@@ -241,9 +230,10 @@ class CompositeModel(nn.Module):
             return self._encode(self._to_time_major(frames, "frames"))
 
     def features(self, frames: Tensor) -> Tensor:
-        """The learned representation: the encoder's final (h, c) of every layer, (B, 2 * L * H)."""
+        """The learned representation: the encoder's final (h, c) of every layer, flattened and
+        concatenated: (B, 2 * L * H) flat; (B, 2 * L * C * h * w) spatial, each map in (C, h, w) order."""
         state = self.encode(frames)
-        return torch.cat([part for layer_state in state for part in layer_state], dim=1)
+        return torch.cat([part.flatten(1) for layer_state in state for part in layer_state], dim=1)
 
     def reconstruct(self, frames: Tensor) -> Tensor:
         """Reconstruct ``frames`` (B, T, ...) from the encoder's state, in their natural order."""

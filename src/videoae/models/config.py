@@ -11,6 +11,7 @@ from videoae.errors import InvalidInputError
 from videoae.validation import coerce_fields, raise_first_failure, reject_unknown_keys
 
 DECODER_TRAINING_INPUTS = ("ground_truth", "free_running", "scheduled")
+CELLS = ("lstm", "convlstm")
 OUTPUTS = ("bernoulli", "linear")
 
 
@@ -21,9 +22,15 @@ class ModelConfig:
     Defaults are the paper's Moving MNIST composite model with conditional decoders.
     """
 
+    # "lstm": frames flattened to vectors, fully connected LSTMs (the paper); "convlstm": frames
+    # cut into patch_size blocks (space-to-depth) on a grid, convolutional LSTMs (Shi et al. 2015).
+    cell: str = "lstm"
+
     # Shape of one frame: (C, H, W) for images, (F,) for precomputed per-frame feature vectors.
     frame_shape: tuple[int, ...] = (1, 64, 64)
-    hidden_size: int = 2048  # LSTM units per layer (paper: 2048)
+    hidden_size: int = 2048  # LSTM units per layer (paper: 2048); ConvLSTM channels per layer
+    patch_size: int = 4  # convlstm: a frame enters as patch_size x patch_size blocks (64x64x1 -> 16x16x16)
+    kernel_size: int = 3  # convlstm: side of the gate convolutions (odd)
     num_layers: int = 2  # LSTM layers in the encoder and in each decoder (paper: 1 or 2)
     peepholes: bool = True  # the authors' LSTM has peephole connections; nn.LSTM has none
     init: str = "uniform"  # "uniform": the authors' U(+-init_range); "pytorch": nn.LSTM's default
@@ -61,7 +68,15 @@ class ModelConfig:
         """Raise InvalidInputError naming the first impossible value."""
         checks = [
             (len(self.frame_shape) >= 1 and all(s >= 1 for s in self.frame_shape), "frame_shape must be positive sizes, e.g. [1, 64, 64]"),
+            (self.cell in CELLS, f"cell must be one of {CELLS}"),
             (self.hidden_size >= 1, "hidden_size must be >= 1"),
+            (self.patch_size >= 1, "patch_size must be >= 1"),
+            (self.kernel_size >= 1 and self.kernel_size % 2 == 1, "kernel_size must be odd (the convolutions keep the grid size)"),
+            (self.cell != "convlstm" or len(self.frame_shape) == 3, "a convlstm model needs image frames, frame_shape [C, H, W]"),
+            (
+                self.cell != "convlstm" or all(side % self.patch_size == 0 for side in self.frame_shape[1:]),
+                "patch_size must divide the frame's height and width",
+            ),
             (self.num_layers >= 1, "num_layers must be >= 1"),
             (self.init in ("uniform", "pytorch"), "init must be 'uniform' or 'pytorch'"),
             (self.init_range > 0 and self.peephole_init_range >= 0, "init ranges must be positive"),
@@ -114,6 +129,32 @@ PRESETS: dict[str, ModelConfig] = {
     ),
     # For tests: seconds on a CPU.
     "tiny": ModelConfig(hidden_size=16, num_layers=1),
+    # The spatial member for the CPU demo: sharp digits within minutes on 2 cores (docs/models.md).
+    "conv-small": ModelConfig(
+        cell="convlstm",
+        hidden_size=32,
+        num_layers=1,
+        patch_size=4,
+        kernel_size=3,
+        peepholes=True,
+        init="pytorch",
+        conditional_reconstruction=False,
+        conditional_prediction=False,
+    ),
+    # OpenSTL's ConvLSTM setting on Moving MNIST (4 layers x 128 channels, patch 4, 5x5 kernels),
+    # as a composite model, to compare with its published per-frame MSE on a GPU.
+    "conv-openstl": ModelConfig(
+        cell="convlstm",
+        hidden_size=128,
+        num_layers=4,
+        patch_size=4,
+        kernel_size=5,
+        peepholes=False,
+        init="pytorch",
+        reconstruct=False,
+        conditional_prediction=True,
+        decoder_training_input="scheduled",
+    ),
 }
 
 
