@@ -106,8 +106,9 @@ def test_weights_config_step_and_metrics_round_trip_exactly(tmp_path):
     ],
     ids=["adam", "rmsprop", "sgd-momentum"],
 )
-def test_resuming_from_a_checkpoint_continues_bit_identically(tmp_path, make_optimizer):
-    model = tiny_model()
+@pytest.mark.parametrize("cell", ["lstm", "convlstm"])
+def test_resuming_from_a_checkpoint_continues_bit_identically(tmp_path, make_optimizer, cell):
+    model = tiny_model(**({"cell": "convlstm", "patch_size": 2, "hidden_size": 4} if cell == "convlstm" else {}))
     optimizer = make_optimizer(model.parameters())
     train_steps(model, optimizer, range(2))
     path = save_checkpoint(tmp_path / "last.safetensors", model, step=2, optimizer=optimizer)

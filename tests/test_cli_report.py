@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from videoae.cli import main
@@ -113,6 +114,22 @@ def test_the_weights_shown_are_the_first_layers_gate_rows_and_the_readout_column
     weights, decoder = output_weights(model)
     np.testing.assert_array_equal(weights, model.predictor.readout.weight.detach().numpy().T)
     assert weights.shape == (hidden, 64 * 64) and decoder == "future predictor"
+
+
+def test_a_convlstm_models_weights_are_its_kernels_in_pixel_space(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = build_model("conv-small")  # 32 channels, 3x3 kernels on 4x4 patches
+    kernels = encoder_input_weights(model, "cell")
+    assert kernels.shape == (32, 12, 12)
+    weight = model.encoder.layers[0].input_conv.weight.detach()  # (4C, 16, 3, 3)
+    channel, patch_row, patch_col, row, col = 5, 1, 2, 3, 1  # pixel (row, col) of patch (patch_row, patch_col)
+    expected = weight[2 * 32 + channel, row * 4 + col, patch_row, patch_col].item()
+    assert kernels[channel, patch_row * 4 + row, patch_col * 4 + col] == pytest.approx(expected)
+    painted, decoder = output_weights(model)
+    assert painted.shape == (32, 4, 4) and decoder == "future predictor"
+    path = save_checkpoint(tmp_path / "conv.safetensors", model, step=0)
+    code, out, _ = run(capsys, "weights", path, "-o", tmp_path / "conv.png")
+    assert code == 0 and (tmp_path / "conv.png").is_file()
 
 
 def test_weights_draws_both_panels_into_one_png_by_default(trained_run, tmp_path, capsys):

@@ -289,6 +289,13 @@ def _run_predict(args: argparse.Namespace) -> int:
 # -- features -----------------------------------------------------------------------------------------
 
 
+def _layer_size(config) -> str:
+    if config.cell == "convlstm":
+        side = config.frame_shape[1] // config.patch_size, config.frame_shape[2] // config.patch_size
+        return f"{config.hidden_size} channels on a {side[0]}x{side[1]} grid"
+    return f"{config.hidden_size} units"
+
+
 def _run_features(args: argparse.Namespace) -> int:
     from videoae.evaluation.predict import encoder_features, model_frame_size
     from videoae.reporting.prediction_files import save_features
@@ -308,6 +315,6 @@ def _run_features(args: argparse.Namespace) -> int:
     config = model.config
     print(
         f"wrote {path}: float32 {features.shape}, {features.shape[0]} sequences x {features.shape[1]} features "
-        f"(the encoder's final h and c of {config.num_layers} layer(s) of {config.hidden_size} units, after {num_input} frames)"
+        f"(the encoder's final h and c of {config.num_layers} layer(s) of {_layer_size(config)}, after {num_input} frames)"
     )
     return 0

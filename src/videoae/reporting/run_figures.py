@@ -13,10 +13,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch.nn.functional as F
 
 from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
+from videoae.models.cores import is_spatial
 from videoae.run_folder import CURVES_FILE, read_metrics, run_folder
 from videoae.validation import check_int
 
@@ -75,24 +77,42 @@ def _image_shape(frame_shape: tuple[int, ...]) -> tuple[int, int]:
     )
 
 
+def _tile_shape(weights: np.ndarray, frame: tuple[int, int]) -> tuple[int, int]:
+    """Flat models' weights are frame-sized rows; ConvLSTM weights come as tiles of their own size."""
+    return tuple(weights.shape[1:]) if weights.ndim == 3 else frame
+
+
 def encoder_input_weights(model: CompositeModel, gate: str = DEFAULT_GATE) -> np.ndarray:
-    """The first encoder layer's input weights of one gate, (hidden_size, pixels): row k is unit k's."""
+    """The first encoder layer's input weights of one gate, one tile per unit or channel.
+
+    Flat models: (hidden_size, pixels), row k being unit k's weights on the frame. ConvLSTM models:
+    (channels, k * p, k * p), each channel's kernel put back into pixel space (k the kernel size,
+    p the patch size): what the channel detects around a position.
+    """
     if gate not in GATES:
         raise InvalidInputError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
-    layer = model.encoder.layers[0]
-    hidden = layer.hidden_size
+    hidden = model.config.hidden_size
     start = GATES.index(gate) * hidden
+    layer = model.encoder.layers[0]
+    if is_spatial(model.config):
+        kernels = layer.input_conv.weight.detach()[start : start + hidden].float().cpu()  # (C, p*p, k, k)
+        return F.pixel_shuffle(kernels, model.config.patch_size)[:, 0].numpy()  # (C, k*p, k*p)
     return layer.weight_ih.detach()[start : start + hidden].float().cpu().numpy()
 
 
 def output_weights(model: CompositeModel) -> tuple[np.ndarray, str]:
-    """The readout weights of the future predictor (else the reconstruction decoder) as
-    (hidden_size, pixels), row k being the image unit k paints, and that decoder's name."""
+    """The readout weights of the future predictor (else the reconstruction decoder), one tile per
+    unit or channel: what it paints, (hidden_size, pixels) flat, (channels, p, p) for ConvLSTM;
+    and that decoder's name."""
     if model.predictor is not None:
         decoder, name = model.predictor, "future predictor"
     else:
         decoder, name = model.reconstructor, "reconstruction decoder"
-    return decoder.readout.weight.detach().float().cpu().numpy().T, name
+    weight = decoder.readout.weight.detach().float().cpu()
+    if is_spatial(model.config):
+        painted = weight[:, :, 0, 0].T.unsqueeze(-1).unsqueeze(-1)  # (C, p*p, 1, 1)
+        return F.pixel_shuffle(painted, model.config.patch_size)[:, 0].numpy(), name
+    return weight.numpy().T, name
 
 
 def plot_model_weights(
@@ -127,23 +147,26 @@ def plot_model_weights(
     num_tiles = check_int("num_tiles", num_tiles, 1)
     frame = _image_shape(tuple(model.config.frame_shape))
     hidden = model.config.hidden_size
+    units = "channels" if is_spatial(model.config) else "units"
     shown = min(num_tiles, hidden)
     panels = []
     if layer in ("both", "input"):
-        title = f"encoder input weights (first {shown} of {hidden} units, {GATE_LABELS[gate]}, layer 1)"
+        title = f"encoder input weights (first {shown} of {hidden} {units}, {GATE_LABELS[gate]}, layer 1)"
         panels.append((encoder_input_weights(model, gate), title))
     if layer in ("both", "output"):
         weights, decoder = output_weights(model)
-        panels.append((weights, f"output weights of the {decoder} (first {shown} of {hidden} units)"))
+        panels.append((weights, f"output weights of the {decoder} (first {shown} of {hidden} {units})"))
     if len(panels) == 1:
         weights, title = panels[0]
-        return plot_weights(weights, path, frame_shape=frame, num_tiles=shown, title=title)
+        return plot_weights(weights, path, frame_shape=_tile_shape(weights, frame), num_tiles=shown, title=title)
     from PIL import Image
 
     with tempfile.TemporaryDirectory(prefix="videoae-weights-") as scratch:
         images = []
         for index, (weights, title) in enumerate(panels):
-            drawn = plot_weights(weights, Path(scratch) / f"panel{index}.png", frame_shape=frame, num_tiles=shown, title=title)
+            drawn = plot_weights(
+                weights, Path(scratch) / f"panel{index}.png", frame_shape=_tile_shape(weights, frame), num_tiles=shown, title=title
+            )
             with Image.open(drawn) as image:
                 images.append(image.convert("RGB"))
     width = max(image.width for image in images)
