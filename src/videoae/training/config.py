@@ -16,7 +16,7 @@ from videoae.validation import coerce_fields, raise_first_failure, reject_unknow
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @dataclass
@@ -51,7 +51,7 @@ class TrainConfig:
     tensorboard: bool = False  # also log to RUN/tensorboard (needs the tensorboard package)
     # hardware
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the device computes it fast: AMX CPUs, CUDA)
     compile: bool = False  # torch.compile the model
 
     def __post_init__(self) -> None:

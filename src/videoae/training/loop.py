@@ -31,7 +31,7 @@ from videoae.training import distributed
 from videoae.training.config import RunConfig, TrainConfig
 from videoae.training.metrics_log import MetricsLog
 from videoae.training.periodic_eval import evaluate_during_training, score
-from videoae.training.runtime import training_settings
+from videoae.training.runtime import resolve_precision, training_settings
 from videoae.training.stop_request import StopRequest
 
 logger = logging.getLogger(__name__)
@@ -142,9 +142,8 @@ class _Trainer:
             self.step_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         if self.config.compile:
             self.step_model = torch.compile(self.step_model)
-        self.autocast = (
-            torch.autocast(dist.device.type, dtype=torch.bfloat16) if self.config.precision == "bf16" else contextlib.nullcontext()
-        )
+        self.precision = resolve_precision(self.config.precision, dist.device)
+        self.autocast = torch.autocast(dist.device.type, dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
 
     # -- files ----------------------------------------------------------------------------------
 

@@ -22,6 +22,18 @@ import torch
 
 logger = logging.getLogger(__name__)
 
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> ``bf16`` where the device multiplies bf16 in hardware (a CUDA GPU that supports
+    it, a CPU with AMX tiles: measured 1.8x faster ConvLSTM steps, docs/models.md), else ``fp32``."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    return "bf16" if device.type == "cpu" and amx() else "fp32"
+
+
 # mallopt parameter numbers from glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
