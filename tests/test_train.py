@@ -292,16 +292,3 @@ def test_training_leaves_float_handling_as_it_found_it(tmp_path: Path) -> None:
     tiny = torch.tensor([1e-40], dtype=torch.float32)  # a denormal
     train(tiny_run(max_steps=2, eval_every=100), tmp_path / "run", progress=False)
     assert (tiny * 1.0).item() != 0.0, "denormals must not stay flushed after training"
-
-
-@pytest.mark.slow
-def test_demo_trains_evaluates_and_draws_within_its_time_limit(tmp_path: Path, capsys) -> None:
-    code = main(["demo", "--minutes", "0.05", "--eval-sequences", "8", "--out", str(tmp_path / "demo"), "--no-progress"])
-    out = capsys.readouterr().out
-    assert code == 0
-    assert "baseline: copy_last" in out and "baseline: mean" in out and "model: prediction" in out
-    for name in ["eval.json", "training_curves.png", "per_frame.png", "samples.gif", "samples.png", "checkpoints/best.safetensors"]:
-        assert (tmp_path / "demo" / name).is_file(), name
-    metrics = json.loads((tmp_path / "demo" / "eval.json").read_text())
-    assert metrics["data"]["num_sequences"] == 8 and len(metrics["prediction"]["per_frame"]["bce"]) == 10
-    assert main(["demo", "--minutes", "0", "--out", str(tmp_path / "other")]) == 2

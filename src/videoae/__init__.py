@@ -18,7 +18,8 @@ def load(path: str | Path, *, device: str | torch.device = "cpu") -> CompositeMo
     """Load a trained model from a checkpoint file or a run folder (its best checkpoint, else last).
 
     Args:
-        path: a ``.safetensors`` checkpoint or a run folder.
+        path: a ``.safetensors`` checkpoint, a run folder, or ``"pretrained:NAME"`` for a model
+            that ships with videoae (``"pretrained:conv-small"``, the demo's model trained for an hour).
         device: where the model goes.
 
     Returns:

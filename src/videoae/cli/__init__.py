@@ -14,12 +14,12 @@ import sys
 from collections.abc import Sequence
 
 from videoae import __version__
-from videoae.cli import data, evaluate, report, train
+from videoae.cli import data, demo, evaluate, report, train
 from videoae.errors import VideoAEError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
-COMMAND_GROUPS = (data, train, evaluate, report)
+COMMAND_GROUPS = (data, train, demo, evaluate, report)
 
 
 def _build_parser() -> argparse.ArgumentParser:

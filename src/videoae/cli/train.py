@@ -1,10 +1,9 @@
-"""``videoae train`` and ``videoae demo``."""
+"""``videoae train``."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
 
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
@@ -12,7 +11,7 @@ from videoae.run_folder import CHECKPOINTS_DIR, SAMPLES_DIR
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register ``videoae train`` and ``videoae demo``."""
+    """Register ``videoae train``."""
     train = commands.add_parser(
         "train",
         help="train a model (one process, or many with torchrun)",
@@ -20,7 +19,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "periodically on the embedded test set, and write config, metrics, checkpoints and sample GIFs "
         "into the run folder. Under torchrun the same command trains with DDP.",
     )
-    train.add_argument("--preset", default=None, help="model preset: paper, seed, small (default), tiny")
+    train.add_argument("--preset", default=None, help="model preset: paper, seed, small (default), tiny, conv-small, conv-openstl")
     train.add_argument("--config", metavar="FILE", help="a .json/.yaml file with 'model' and 'train' sections")
     train.add_argument(
         "--set",
@@ -36,19 +35,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--max-minutes", type=float, metavar="M", help="stop (and save) after M minutes of training")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(run=_run_train)
-
-    demo = commands.add_parser(
-        "demo",
-        help="train the small model on the bundled digits for a few minutes, then show what it learned",
-        description="The one-command tour: trains the 'small' preset offline on the bundled MNIST digits "
-        "for a bounded time, evaluates it on the embedded test set beside two baselines, and writes "
-        "GIFs (input | truth | reconstruction | prediction) and plots into the run folder.",
-    )
-    demo.add_argument("--out", metavar="RUN", help="run folder (default runs/demo-DATE-TIME)")
-    demo.add_argument("--minutes", type=float, default=None, metavar="M", help="training time (default 8)")
-    demo.add_argument("--eval-sequences", type=int, default=None, metavar="N", help="test sequences scored at the end (default 1000)")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
-    demo.set_defaults(run=_run_demo)
 
 
 def _is_main_process() -> bool:
@@ -89,26 +75,4 @@ def _run_train(args: argparse.Namespace) -> int:
         if result.last_eval is not None:
             print(metrics_table(result.last_eval, run.model.frame_shape[1:]))
         print(f"checkpoints: {result.run_dir / CHECKPOINTS_DIR}   samples: {result.run_dir / SAMPLES_DIR}")
-    return 0
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    from videoae.cli.demo import DEMO_EVAL_SEQUENCES, DEMO_MINUTES, demo_config, run_demo
-
-    out = args.out or os.path.join("runs", time.strftime("demo-%Y%m%d-%H%M%S"))
-    minutes = DEMO_MINUTES if args.minutes is None else args.minutes
-    if minutes <= 0:
-        raise InvalidInputError(f"--minutes must be positive, got {minutes}")
-    sequences = DEMO_EVAL_SEQUENCES if args.eval_sequences is None else args.eval_sequences
-    if sequences < 1:
-        raise InvalidInputError(f"--eval-sequences must be at least 1, got {sequences}")
-    if _is_main_process():
-        print(f"videoae demo: training the 'small' model for up to {minutes:g} minutes into {out}")
-    result = run_demo(out, minutes=minutes, eval_sequences=sequences, progress=not args.no_progress)
-    if _is_main_process():
-        print(f"trained {result.steps} steps; scored on {sequences} embedded test sequences (never trained on):")
-        print(metrics_table(result.metrics, demo_config(minutes).model.frame_shape[1:]))
-        print("files:")
-        for name, path in result.files.items():
-            print(f"  {name:<20} {path}")
     return 0

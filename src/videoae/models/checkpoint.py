@@ -35,6 +35,9 @@ METADATA_KEY = "videoae"  # the one safetensors metadata key holding our JSON do
 MODEL_PREFIX, OPTIMIZER_PREFIX, EXTRA_PREFIX = "model/", "optimizer/", "extra/"
 # JSON has no tuples and no tensors: such values are stored as one-key objects with these tags.
 TUPLE_TAG, TENSOR_TAG = "$tuple", "$tensor"
+# Trained models shipped as package data, loaded through the same path as every checkpoint.
+PRETRAINED_PREFIX = "pretrained:"
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 MAX_NAMES_SHOWN = 3  # offending names listed in a mismatch message
 
 
@@ -295,8 +298,20 @@ def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     )
 
 
+def pretrained_names() -> list[str]:
+    """The trained models that ship with videoae (``videoae.load("pretrained:NAME")``)."""
+    return sorted(path.name[: -len(".safetensors")] for path in PRETRAINED_DIR.glob("*.safetensors"))
+
+
 def resolve_checkpoint_path(path: str | Path) -> Path:
-    """A checkpoint file as given, or a run folder's best checkpoint (else its last one)."""
+    """A checkpoint file as given, a run folder's best checkpoint (else its last one), or the file
+    of a shipped model named ``pretrained:NAME``."""
+    if isinstance(path, str) and path.startswith(PRETRAINED_PREFIX):
+        name = path[len(PRETRAINED_PREFIX) :]
+        if name not in pretrained_names():
+            shipped = ", ".join(pretrained_names()) or "none in this installation"
+            raise InvalidInputError(f"no pretrained model named {name!r}; shipped: {shipped}")
+        return PRETRAINED_DIR / f"{name}.safetensors"
     path = Path(path)
     if not path.is_dir():
         return path
