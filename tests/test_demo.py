@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from videoae.cli import main
 from videoae.cli import demo as demo_module
+from videoae.cli import main
 from videoae.models import build_model
 from videoae.models import checkpoint as checkpoint_module
 from videoae.models.checkpoint import save_checkpoint

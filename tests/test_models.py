@@ -189,3 +189,42 @@ def test_presets_say_what_the_paper_and_the_notebook_use() -> None:
     assert (seed.hidden_size, seed.num_layers, seed.peepholes, seed.output) == (2048, 2, False, "linear")
     assert seed.decoder_training_input == "free_running" and seed.dropout == 0.1
     assert ModelConfig.from_dict(paper.to_dict()) == paper
+
+
+@pytest.mark.parametrize("cell", ["lstm", "convlstm"])
+def test_a_skip_connection_starts_as_copying_the_fed_frame(cell: str) -> None:
+    # With the readout zeroed, a conditional predictor fed the last input frame first and its own
+    # output after that repeats the last input frame (up to the clamp of the logit).
+    torch.manual_seed(0)
+    options = dict(SMALL, **(SPATIAL if cell == "convlstm" else {}), hidden_size=5 if cell == "convlstm" else 12)
+    model = build_model(
+        "tiny",
+        **options,
+        conditional_reconstruction=False,
+        conditional_prediction=True,
+        predictor_first_input="last_input",
+        skip_connection=True,
+    )
+    with torch.no_grad():
+        model.predictor.readout.weight.zero_()
+        model.predictor.readout.bias.zero_()
+    inputs = _frames().clamp(0.02, 0.98)
+    predicted = model.predict(inputs, num_future=4)
+    torch.testing.assert_close(predicted, inputs[:, -1:].expand_as(predicted), rtol=0, atol=1e-5)
+    assert "predictor.skip_scale" in model.state_dict() and "reconstructor.skip_scale" not in model.state_dict()
+
+
+def test_the_first_input_of_a_conditional_predictor_is_the_last_input_frame_when_asked() -> None:
+    torch.manual_seed(0)
+    model = build_model("tiny", **SMALL, conditional_prediction=True, predictor_first_input="last_input")
+    inputs, future = _frames(), _frames(steps=3, seed=1)
+    changed = inputs.clone()
+    changed[:, -1] = 1 - changed[:, -1]
+    model.eval()
+    with torch.no_grad():
+        first, other = model.predict(inputs, 1), model.predict(changed, 1)
+        zeros_model = build_model("tiny", **SMALL, conditional_prediction=True)
+        zeros_model.load_state_dict(model.state_dict())
+        assert not torch.allclose(model.predict(inputs, 1), zeros_model.predict(inputs, 1))
+    assert not torch.allclose(first, other)
+    assert model(inputs, future)["prediction"].shape == future.shape

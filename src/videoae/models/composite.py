@@ -28,6 +28,8 @@ from videoae.models.cores import (
 )
 from videoae.models.lstm import LSTMLayer, State
 
+SKIP_CLAMP = 0.01  # fed frames are clamped to [this, 1 - this] before their logit (at most 4.6 nats)
+
 
 @contextlib.contextmanager
 def evaluation_mode(model: nn.Module) -> Iterator[None]:
@@ -52,7 +54,8 @@ class Decoder(nn.Module):
 
     Args:
         config: the model config.
-        conditional: fed the previous frame at each step (zeros at the first); else fed nothing.
+        conditional: fed the previous frame at each step (the first step's input is given); else
+            fed nothing.
     """
 
     def __init__(self, config: ModelConfig, *, conditional: bool) -> None:
@@ -61,6 +64,16 @@ class Decoder(nn.Module):
         self.bernoulli = config.output == "bernoulli"
         self.lstm = recurrent_stack(config, model_input_size(config) if conditional else 0)
         self.readout = make_readout(config)
+        # Created only when used, so that checkpoints of models without it load unchanged.
+        self.skip_scale = nn.Parameter(torch.ones(())) if conditional and config.skip_connection else None
+
+    def _with_skip(self, outputs: Tensor, fed: Tensor) -> Tensor:
+        """Readout values plus the learned multiple of the fed frame, in the same (logit) space."""
+        if self.skip_scale is None:
+            return outputs
+        if self.bernoulli:
+            fed = torch.logit(fed.clamp(SKIP_CLAMP, 1.0 - SKIP_CLAMP))
+        return outputs + self.skip_scale * fed
 
     def to_frames(self, outputs: Tensor) -> Tensor:
         """Readout values (logits or linear outputs) -> frames in [0, 1]."""
@@ -78,6 +91,7 @@ class Decoder(nn.Module):
         *,
         targets: Tensor | None = None,
         ground_truth_probability: float = 0.0,
+        first_input: Tensor | None = None,
     ) -> Tensor:
         """Decode ``num_steps`` frames; returns readout values (T, B, D) (logits when Bernoulli).
 
@@ -88,26 +102,35 @@ class Decoder(nn.Module):
                 ``ground_truth_probability`` per step and sequence (1: always, the authors'
                 training; 0: its own output, inference and free-running training).
             ground_truth_probability: see ``targets``.
+            first_input: (B, D) what a conditional decoder is fed at its first step (zeros if None).
         """
         batch_size = state[0][0].shape[0]
         if not self.conditional:
             hidden, _ = self.lstm(None, state, num_steps=num_steps)  # (T, B, H) or (T, B, C, h, w)
             return read_out(self.readout, hidden)
+        if first_input is None:
+            first_input = state[0][0].new_zeros(batch_size, *self._frame_shape())
         if targets is not None and ground_truth_probability >= 1.0:
-            # Every input is known up front: the previous ground-truth frame, zeros first.
-            inputs = torch.cat([targets.new_zeros(1, *targets.shape[1:]), targets[:-1]])  # (T, B, D)
+            # Every input is known up front: the first input, then the previous ground-truth frame.
+            inputs = torch.cat([first_input[None], targets[:-1]])  # (T, B, D)
             hidden, _ = self.lstm(inputs, state)
-            return read_out(self.readout, hidden)
-        return self._rollout(state, num_steps, batch_size, targets, ground_truth_probability)
+            return self._with_skip(read_out(self.readout, hidden), inputs)
+        return self._rollout(state, num_steps, batch_size, targets, ground_truth_probability, first_input)
 
-    def _rollout(self, state, num_steps, batch_size, targets, ground_truth_probability) -> Tensor:
+    def _frame_shape(self) -> tuple[int, ...]:
+        """The shape of one frame in model space: (D,), or (C', h, w) for the spatial family."""
+        if isinstance(self.readout, nn.Conv2d):
+            return (self.readout.out_channels, *self.lstm.grid_size)
+        return (self.readout.out_features,)
+
+    def _rollout(self, state, num_steps, batch_size, targets, ground_truth_probability, first_input) -> Tensor:
         step = self.lstm.stepper()
         readout = readout_stepper(self.readout)
-        x = None
+        x = first_input
         outputs = []
         for t in range(num_steps):
             hidden, state = step(x, state)
-            out = readout(hidden)  # (B, D) or (B, C', h, w)
+            out = self._with_skip(readout(hidden), x)  # (B, D) or (B, C', h, w)
             outputs.append(out)
             x = self._feedback(out)
             if targets is not None and ground_truth_probability > 0.0:
@@ -217,7 +240,8 @@ class CompositeModel(nn.Module):
                 if future is None:
                     raise InvalidInputError("this model predicts the future: pass the future frames, or use model.predict() for inference")
                 targets = self._to_time_major(future, "future")
-            outputs = decoder(state, targets.shape[0], targets=targets, ground_truth_probability=p_truth)
+            first = self._first_input(decoder, x)
+            outputs = decoder(state, targets.shape[0], targets=targets, ground_truth_probability=p_truth, first_input=first)
             loss = self._loss(outputs, targets)
             losses.append(loss)
             result[f"{name}_loss"] = loss
@@ -228,6 +252,13 @@ class CompositeModel(nn.Module):
                 result[f"{name}_logits"] = self._to_batch_major(outputs)
         result["loss"] = torch.stack(losses).sum()
         return result
+
+    def _first_input(self, decoder: Decoder, inputs: Tensor) -> Tensor | None:
+        """What a conditional decoder is fed first: the last input frame for a predictor so
+        configured, else zeros (None)."""
+        if decoder is self.predictor and self.config.predictor_first_input == "last_input":
+            return inputs[-1]
+        return None
 
     def _training_truth_probability(self, override: float | None) -> float:
         mode = self.config.decoder_training_input
@@ -269,8 +300,8 @@ class CompositeModel(nn.Module):
         if steps < 1:
             raise InvalidInputError(f"num_future must be >= 1, got {steps}")
         with evaluation_mode(self):
-            state = self._encode(self._to_time_major(frames, "frames"))
-            outputs = self.predictor(state, steps)
+            x = self._to_time_major(frames, "frames")
+            outputs = self.predictor(self._encode(x), steps, first_input=self._first_input(self.predictor, x))
             return self._to_batch_major(self.predictor.to_frames(outputs))
 
 

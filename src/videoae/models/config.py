@@ -12,6 +12,7 @@ from videoae.validation import coerce_fields, raise_first_failure, reject_unknow
 
 DECODER_TRAINING_INPUTS = ("ground_truth", "free_running", "scheduled")
 CELLS = ("lstm", "convlstm")
+FIRST_INPUTS = ("zeros", "last_input")
 OUTPUTS = ("bernoulli", "linear")
 
 
@@ -47,6 +48,13 @@ class ModelConfig:
     # with probability ground_truth_probability per step and sequence ("scheduled" sampling).
     # At inference it is always fed its own output.
     decoder_training_input: str = "ground_truth"
+    # A conditional predictor's first input: "zeros" (the authors') or "last_input", the frame
+    # that truly precedes the first predicted one.
+    predictor_first_input: str = "zeros"
+    # A conditional decoder adds a learned multiple of the frame it is fed (as logits with
+    # Bernoulli outputs) to its readout: it learns what changes from frame to frame instead of
+    # redrawing every pixel (measured for the spatial family, docs/models.md).
+    skip_connection: bool = False
     ground_truth_probability: float = 0.5  # used by "scheduled" unless the trainer passes one
     # "bernoulli": sigmoid outputs, Bernoulli cross-entropy (paper); "linear": linear outputs,
     # squared error (the seed notebook). Both losses are summed over a frame's pixels and averaged
@@ -84,6 +92,7 @@ class ModelConfig:
             (self.reconstruct or self.predict, "enable reconstruct, predict or both"),
             (self.decoder_training_input in DECODER_TRAINING_INPUTS, f"decoder_training_input must be one of {DECODER_TRAINING_INPUTS}"),
             (0.0 <= self.ground_truth_probability <= 1.0, "ground_truth_probability must be in [0, 1]"),
+            (self.predictor_first_input in FIRST_INPUTS, f"predictor_first_input must be one of {FIRST_INPUTS}"),
             (self.output in OUTPUTS, f"output must be one of {OUTPUTS}"),
             (self.num_input_frames >= 1, "num_input_frames must be >= 1"),
             (self.num_future_frames >= 1 or not self.predict, "num_future_frames must be >= 1 for a predictor"),
