@@ -183,7 +183,13 @@ class _Trainer:
             self.metrics_log.append(record)
 
     def _save(self, name: Path) -> None:
-        """Save the state after ``self.step`` (every process's RNG; files from process 0)."""
+        """Save the state after ``self.step`` (every process's RNG; files from process 0).
+
+        Never writes non-finite weights or optimizer state: an update can make them so while the
+        loss that came before it was still finite, and such a file would replace a good one.
+        """
+        self._check_finite()
+        self._check_finite_state()
         rng = torch.get_rng_state().to(self.dist.device)  # NCCL gathers CUDA tensors only
         gathered = [rng]
         if self.dist.enabled:
@@ -241,7 +247,6 @@ class _Trainer:
                 if self.step % config.log_every == 0 or self.step == config.max_steps:
                     self._log(bar)
                 if self.step % config.checkpoint_every == 0:
-                    self._check_finite()
                     self._save(LAST_CHECKPOINT)
                     saved_at = self.step
                 if self.step % config.eval_every == 0 or self.step == config.max_steps:
@@ -267,7 +272,6 @@ class _Trainer:
         if stop_reason == "max_minutes" and self.step % config.eval_every:
             self._evaluate()
         if saved_at != self.step:
-            self._check_finite()
             self._save(LAST_CHECKPOINT)
         if stop_reason == "interrupted":
             raise TrainingInterrupted(
@@ -300,12 +304,26 @@ class _Trainer:
 
     def _check_finite(self) -> None:
         if not torch.isfinite(self.window_loss):
-            last = self.run_dir / LAST_CHECKPOINT
-            kept = f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written"
             raise TrainingDiverged(
-                f"the loss became {self.window_loss.item()} by step {self.step}; {kept}; "
+                f"the loss became {self.window_loss.item()} by step {self.step}; {self._kept()}; "
                 "lower the learning rate (--set lr=...) or clip gradients (--set grad_clip=1)"
             )
+
+    def _check_finite_state(self) -> None:
+        tensors = [*self.model.parameters()]
+        for state in self.optimizer.state.values():
+            tensors += [value for value in state.values() if isinstance(value, torch.Tensor) and value.is_floating_point()]
+        # one host sync for all tensors: this runs at checkpoint steps only
+        if bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+            return
+        raise TrainingDiverged(
+            f"the weights or optimizer state became non-finite (NaN or infinite) by step {self.step}; {self._kept()}; "
+            "lower the learning rate (--set lr=...) or clip gradients (--set grad_clip=1)"
+        )
+
+    def _kept(self) -> str:
+        last = self.run_dir / LAST_CHECKPOINT
+        return f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written"
 
     def _log(self, bar: tqdm) -> None:
         self._check_finite()
@@ -323,11 +341,19 @@ class _Trainer:
         self.window_start, self.window_steps = time.perf_counter(), 0
 
     def _evaluate(self) -> None:
+        # Non-finite weights would give NaN scores and pictures: stop first, with the same message.
+        self._check_finite()
+        self._check_finite_state()
         samples = sample_gif(self.run_dir, self.step) if self.dist.is_main else None
         with torch.random.fork_rng(devices=[]):  # evaluation must not move the training RNG
             self.last_eval = evaluate_during_training(self.model, self.run_config, self.dist, samples_path=samples)
         self._record({"step": self.step, "eval": self.last_eval})
         current = score(self.last_eval, self.run_config.model)
+        if not math.isfinite(current):
+            raise TrainingDiverged(
+                f"the evaluation score became {current} at step {self.step}; {self._kept()}; "
+                "lower the learning rate (--set lr=...) or clip gradients (--set grad_clip=1)"
+            )
         if self.best_score is None or current < self.best_score:
             self.best_score = current
             self._save(BEST_CHECKPOINT)

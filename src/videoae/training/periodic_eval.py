@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ def evaluate_during_training(
     if dist.enabled:
         result = _mean_over_processes(result, len(shard), dist)
     result["data"]["num_sequences"] = len(videos)
-    if samples_path is not None:
+    if samples_path is not None and math.isfinite(score(result, config)):  # a diverged model draws nothing
         write_samples(model, videos[:NUM_SAMPLE_SEQUENCES], samples_path)
     return result
 
