@@ -228,3 +228,10 @@ def test_the_first_input_of_a_conditional_predictor_is_the_last_input_frame_when
         assert not torch.allclose(model.predict(inputs, 1), zeros_model.predict(inputs, 1))
     assert not torch.allclose(first, other)
     assert model(inputs, future)["prediction"].shape == future.shape
+
+
+def test_the_readout_bias_starts_where_asked() -> None:
+    model = build_model("conv-small", readout_bias=-2.92)
+    for decoder in (model.reconstructor, model.predictor):
+        assert torch.all(decoder.readout.bias == -2.92)
+    assert not torch.all(build_model("conv-small").predictor.readout.bias == -2.92)

@@ -21,7 +21,7 @@ from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
 from videoae.models.checkpoint import read_checkpoint
 from videoae.training.config import RunConfig, TrainConfig
-from videoae.training.loop import LAST_CHECKPOINT, TrainingDiverged, TrainingInterrupted, lr_at, train
+from videoae.training.loop import LAST_CHECKPOINT, TrainingDiverged, TrainingInterrupted, ground_truth_at, lr_at, train
 
 FAST = dict(batch_size=4, eval_sequences=8, num_workers=0, log_every=2, checkpoint_every=3, eval_every=5)
 TINY_MODEL = {"preset": "tiny", "hidden_size": 8}
@@ -292,3 +292,9 @@ def test_training_leaves_float_handling_as_it_found_it(tmp_path: Path) -> None:
     tiny = torch.tensor([1e-40], dtype=torch.float32)  # a denormal
     train(tiny_run(max_steps=2, eval_every=100), tmp_path / "run", progress=False)
     assert (tiny * 1.0).item() != 0.0, "denormals must not stay flushed after training"
+
+
+def test_scheduled_sampling_anneals_from_ground_truth_to_own_output() -> None:
+    config = TrainConfig(ground_truth_decay_steps=4)
+    assert [ground_truth_at(step, config) for step in range(6)] == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+    assert ground_truth_at(3, TrainConfig()) is None  # the model's own fixed probability

@@ -157,6 +157,9 @@ class CompositeModel(nn.Module):
         self.reconstructor = Decoder(config, conditional=config.conditional_reconstruction) if config.reconstruct else None
         self.predictor = Decoder(config, conditional=config.conditional_prediction) if config.predict else None
         self.apply(self._init_weights)
+        for decoder in (self.reconstructor, self.predictor):
+            if decoder is not None and config.readout_bias:
+                nn.init.constant_(decoder.readout.bias, config.readout_bias)
         if is_spatial(config):
             # Convolutions on channels-last maps: measured 1.2x faster steps on CPU in float32 and
             # 1.25x under bf16 autocast (benchmarks/bench_convlstm.py, docs/models.md).

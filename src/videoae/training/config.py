@@ -41,6 +41,10 @@ class TrainConfig:
     schedule: str = "constant"  # constant | cosine (decays to min_lr_ratio * lr at max_steps)
     warmup_steps: int = 0  # linear warm-up from 0
     min_lr_ratio: float = 0.0
+    # Scheduled sampling (model decoder_training_input "scheduled"): the probability of feeding a
+    # conditional decoder ground truth falls linearly from 1 to 0 over this many steps, then stays
+    # 0; with 0 the model's fixed ground_truth_probability is used.
+    ground_truth_decay_steps: int = 0
     max_steps: int = 1000
     max_minutes: float = 0.0  # stop (and save) after this wall time; 0: no limit
     # evaluation and logging
@@ -73,6 +77,7 @@ class TrainConfig:
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
             (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]"),
+            (self.ground_truth_decay_steps >= 0, "ground_truth_decay_steps must be >= 0 (0: the model's fixed probability)"),
             (self.max_steps >= 1, "max_steps must be >= 1"),
             (self.max_minutes >= 0, "max_minutes must be >= 0 (0: no limit)"),
             (

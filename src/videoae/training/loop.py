@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 # Seeds of the per-process RNG streams (dropout, scheduled sampling) after initialisation, which
 # itself uses the run's seed on every process so all start from the same weights.
 PROCESS_SEED_STRIDE = 1_000_003
+LOG_WINDOW = "log_window"  # checkpoint entries of the logging interval in progress
 
 
 class TrainingDiverged(VideoAEError):
@@ -72,6 +73,13 @@ def lr_at(step: int, config: TrainConfig) -> float:
     progress = min(1.0, (step - config.warmup_steps) / span)
     floor = config.min_lr_ratio
     return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def ground_truth_at(step: int, config: TrainConfig) -> float | None:
+    """Scheduled sampling's probability of feeding ground truth at ``step`` (None: the model's own)."""
+    if config.ground_truth_decay_steps == 0:
+        return None
+    return max(0.0, 1.0 - step / config.ground_truth_decay_steps)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
@@ -134,6 +142,8 @@ class _Trainer:
         self.optimizer = make_optimizer(self.model, self.config, dist.device)
         torch.manual_seed(self.config.seed + PROCESS_SEED_STRIDE * (dist.rank + 1))
         self.step, self.best_score = 0, None
+        self.last_eval: dict | None = None
+        self._reset_window()
         if resume:
             self._restore()
         self.step_model: nn.Module = self.model
@@ -174,6 +184,12 @@ class _Trainer:
         rng = checkpoint.extra_tensors.get(f"rng_rank{self.dist.rank}")
         if rng is not None:
             torch.set_rng_state(rng.cpu())
+        self.last_eval = checkpoint.metrics or None
+        window, described = checkpoint.extra_tensors.get(f"{LOG_WINDOW}_rank{self.dist.rank}"), checkpoint.extra_metadata.get(LOG_WINDOW)
+        if window is not None and isinstance(described, dict):
+            self.window_steps = described["steps"]
+            self.window_loss = window[0].to(self.dist.device)
+            self.window_parts = {name: value.to(self.dist.device) for name, value in zip(described["parts"], window[1:])}
         if self.dist.is_main:
             self.metrics_log.truncate_after(self.step)
         logger.info("resuming %s at step %d", self.run_dir, self.step)
@@ -191,20 +207,27 @@ class _Trainer:
         self._check_finite()
         self._check_finite_state()
         rng = torch.get_rng_state().to(self.dist.device)  # NCCL gathers CUDA tensors only
-        gathered = [rng]
+        # The unfinished logging interval is saved too, so that a resumed run logs the same means.
+        window = torch.stack([self.window_loss, *self.window_parts.values()]).float()
+        gathered, windows = [rng], [window]
         if self.dist.enabled:
             gathered = [torch.empty_like(rng) for _ in range(self.dist.world_size)]
             torch.distributed.all_gather(gathered, rng)
+            windows = [torch.empty_like(window) for _ in range(self.dist.world_size)]
+            torch.distributed.all_gather(windows, window)
         if not self.dist.is_main:
             return
+        extra_tensors = {f"rng_rank{rank}": r.cpu() for rank, r in enumerate(gathered)}
+        extra_tensors.update({f"{LOG_WINDOW}_rank{rank}": w.cpu() for rank, w in enumerate(windows)})
+        log_window = {"steps": self.window_steps, "parts": list(self.window_parts)}
         save_checkpoint(
             self.run_dir / name,
             self.model,
             step=self.step,
             metrics=self.last_eval or {},
             optimizer=self.optimizer,
-            extra_tensors={f"rng_rank{rank}": r.cpu() for rank, r in enumerate(gathered)},
-            extra_metadata={"best_score": self.best_score, "train_config": self.config.to_dict()},
+            extra_tensors=extra_tensors,
+            extra_metadata={"best_score": self.best_score, "train_config": self.config.to_dict(), LOG_WINDOW: log_window},
         )
 
     # -- the loop -------------------------------------------------------------------------------
@@ -231,10 +254,7 @@ class _Trainer:
             seed=config.seed,
         )
         loader = training_loader(dataset, sampler, num_workers=config.num_workers, pin_memory=self.dist.device.type == "cuda")
-        self.last_eval: dict | None = None
-        self.window_loss = torch.zeros((), device=self.dist.device)
-        self.window_parts: dict[str, torch.Tensor] = {}
-        self.window_start, self.window_steps = time.perf_counter(), 0
+        self.window_start, self.timed_steps = time.perf_counter(), 0
         started = time.monotonic()
         stop_reason = "max_steps"
         bar = tqdm(total=config.max_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
@@ -246,11 +266,13 @@ class _Trainer:
                 bar.update(1)
                 if self.step % config.log_every == 0 or self.step == config.max_steps:
                     self._log(bar)
+                # Evaluate before saving: a kill during the evaluation then resumes before this step
+                # and evaluates it again, so its record, samples and best checkpoint are never lost.
+                if self.step % config.eval_every == 0 or self.step == config.max_steps:
+                    self._evaluate()
                 if self.step % config.checkpoint_every == 0:
                     self._save(LAST_CHECKPOINT)
                     saved_at = self.step
-                if self.step % config.eval_every == 0 or self.step == config.max_steps:
-                    self._evaluate()
                 # With several processes agreeing is a collective and a host sync: only at log steps.
                 if self.dist.enabled and self.step % config.log_every:
                     continue
@@ -289,7 +311,7 @@ class _Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self.autocast:
-            out = self.step_model(inputs, future)
+            out = self.step_model(inputs, future, ground_truth_probability=ground_truth_at(self.step, self.config))
         out["loss"].backward()
         if self.config.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -297,6 +319,7 @@ class _Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         self.window_steps += 1
+        self.timed_steps += 1
         self.window_loss += out["loss"].detach()
         for part in ("reconstruction_loss", "prediction_loss"):
             if part in out:
@@ -333,12 +356,17 @@ class _Trainer:
         elapsed = time.perf_counter() - self.window_start
         record = {"step": self.step, "loss": values[0], "lr": lr_at(self.step - 1, self.config)}
         record.update(dict(zip(self.window_parts, values[1:])))
-        record["seq_per_s"] = self.window_steps * self.config.batch_size / max(elapsed, 1e-9)
+        record["seq_per_s"] = self.timed_steps * self.config.batch_size / max(elapsed, 1e-9)
         self._record(record)
         bar.set_postfix(loss=f"{values[0]:.1f}", seq_s=f"{record['seq_per_s']:.1f}")
+        self._reset_window()
+        self.window_start, self.timed_steps = time.perf_counter(), 0
+
+    def _reset_window(self) -> None:
+        """Start a new logging interval: the sums of the losses logged at its end."""
         self.window_loss = torch.zeros((), device=self.dist.device)
-        self.window_parts = {}
-        self.window_start, self.window_steps = time.perf_counter(), 0
+        self.window_parts: dict[str, torch.Tensor] = {}
+        self.window_steps = 0
 
     def _evaluate(self) -> None:
         # Non-finite weights would give NaN scores and pictures: stop first, with the same message.
