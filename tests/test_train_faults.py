@@ -4,14 +4,19 @@ on resume. Each test names the guarantee it checks (docs/training.md, "Reliabili
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from videoae.cli import main
+from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
 from videoae.models.checkpoint import read_checkpoint
-from videoae.run_folder import BEST_CHECKPOINT, LAST_CHECKPOINT, METRICS_FILE
+from videoae.run_folder import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, RunFolderLock
 from videoae.training.config import RunConfig
 from videoae.training.loop import TrainingDiverged, train
 
@@ -113,3 +118,101 @@ def test_a_resumed_run_logs_the_same_loss_means_as_an_uninterrupted_one(tmp_path
     monkeypatch.undo()
     train(run, tmp_path / "resumed", resume=True, progress=False)
     assert _logged(tmp_path / "resumed") == _logged(tmp_path / "straight")
+
+
+# -- one writer per run folder -------------------------------------------------------------------
+
+
+def test_a_second_writer_is_refused_with_the_process_that_holds_the_folder(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with RunFolderLock(run_dir):  # another process training into it (flock: per open file, so this works in-process)
+        with pytest.raises(InvalidInputError, match=rf"is in use: process {os.getpid()} is training into it"):
+            train(tiny_run(max_steps=2), run_dir, progress=False)
+        assert sorted(p.name for p in run_dir.iterdir()) == [".lock"], "the refused writer wrote nothing"
+    assert train(tiny_run(max_steps=2), run_dir, progress=False).step == 2  # released: the folder is free again
+
+
+@pytest.mark.slow
+def test_a_lock_held_by_another_process_refuses_the_cli_with_one_line(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from videoae.run_folder import RunFolderLock; lock = RunFolderLock(__import__('pathlib').Path(sys.argv[1])); print('locked', flush=True); sys.stdin.read()",
+            str(run_dir),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code = main(["train", "--preset", "tiny", "--max-steps", "1", "--set", "num_workers=0", "--out", str(run_dir), "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 2 and f"process {holder.pid} is training into it" in err and err.count("\n") == 1, err
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    assert not (run_dir / CONFIG_FILE).exists()
+
+
+# -- a run killed before its first checkpoint ----------------------------------------------------
+
+
+def _kill_during_step(monkeypatch, step: int) -> None:
+    original, calls = CompositeModel.forward, {"n": 0}
+
+    def forward(self, *args, **kwargs):
+        calls["n"] += self.training
+        if calls["n"] == step:
+            raise _Killed
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CompositeModel, "forward", forward)
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0_on_a_clean_log(tmp_path: Path, monkeypatch, caplog) -> None:
+    run = tiny_run(max_steps=8, checkpoint_every=100, eval_every=100, log_every=2)
+    train(run, tmp_path / "straight", progress=False)
+    _kill_during_step(monkeypatch, 7)
+    with pytest.raises(_Killed):
+        train(run, tmp_path / "killed", progress=False)
+    monkeypatch.undo()
+    assert [r["step"] for r in _logged(tmp_path / "killed")] == [2, 4, 6]
+    with pytest.raises(InvalidInputError, match="already holds a run; resume it"):  # never appended to
+        train(run, tmp_path / "killed", progress=False)
+    assert train(run, tmp_path / "killed", resume=True, progress=False).step == 8
+    assert "has no checkpoint yet: training it again from step 0" in caplog.text
+    assert _logged(tmp_path / "killed") == _logged(tmp_path / "straight")
+
+
+# -- settings checked before the run folder exists -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("seed=-1", "seed must be in"),
+        ("seed=18446744073709551615", "seed must be in"),
+        ("init_range=1e39", "init_range must be of type float (a finite number"),
+        ("forget_bias=NaN", "forget_bias must be of type float (a finite number"),
+        ("digits=nope.npy", "nope.npy"),
+    ],
+)
+def test_invalid_settings_leave_no_run_folder(tmp_path: Path, capsys, setting: str, message: str) -> None:
+    code = main(
+        ["train", "--preset", "tiny", "--max-steps", "1", "--set", "num_workers=0", "--set", setting, "--out", str(tmp_path / "run")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_tensorboard_without_its_package_leaves_no_run_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as if not installed
+    with pytest.raises(InvalidInputError, match="needs the tensorboard package"):
+        train(tiny_run(max_steps=1, tensorboard=True), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

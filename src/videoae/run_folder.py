@@ -10,6 +10,7 @@ A run lives in a folder::
     RUN/eval.json                     the final evaluation (videoae demo, videoae eval --json RUN/...)
     RUN/training_curves.png, RUN/per_frame.png, RUN/samples.gif, RUN/samples.png  the demo's pictures
     RUN/report.html                   videoae report
+    RUN/.lock                         held by the one process training into the folder (its id inside)
 
 Readers here are lenient where a report only shows what is there (a crash can cut the last line of
 the metrics log short) and strict where a command needs the file.
@@ -39,6 +40,61 @@ PER_FRAME_FILE = "per_frame.png"
 DEMO_SAMPLES_GIF = "samples.gif"
 DEMO_SAMPLES_PNG = "samples.png"
 REPORT_FILE = "report.html"
+LOCK_FILE = ".lock"
+
+
+class RunFolderLock:
+    """An exclusive OS lock (``flock``) on a run folder, held while one process trains into it.
+
+    The kernel releases it when the process ends, however it ends, so a crash never leaves a
+    stale lock. Call :meth:`release` (or use it as a context manager) when done.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / LOCK_FILE
+        self._fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: no lock, as before
+            logger.warning("cannot lock %s on this system; make sure no other process trains into it", run_dir)
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise InvalidInputError(
+                f"{run_dir} is in use: {holder} is training into it; wait for it to end (or stop it), or choose another --out"
+            ) from None
+        except OSError as err:  # a filesystem without locks (some network mounts): train anyway
+            logger.warning("cannot lock %s (%s); make sure no other process trains into it", run_dir, err.strerror or err)
+            os.close(fd)
+            return
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let another process train into the folder (the lock file stays: removing it would race)."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> RunFolderLock:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds the lock, from the process id its holder wrote into the file."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    return f"process {text}" if text.isdigit() else "another process"
 
 
 def sample_gif(run_dir: Path, step: int) -> Path:

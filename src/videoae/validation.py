@@ -70,6 +70,9 @@ def raise_first_failure(checks: list[tuple[bool, str]], section: str) -> None:
             raise InvalidInputError(f"invalid {section} config: {message}")
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -77,8 +80,8 @@ def _is_number(value: Any) -> bool:
 def coerce_fields(config: Any, section: str) -> None:
     """Check every field of a config dataclass against its annotation, in place.
 
-    Accepts an int where a float is expected and a list where a tuple is; anything else of the
-    wrong type raises InvalidInputError naming the field, so that a typo in a config file fails
+    Accepts an int where a float is expected and a list where a tuple is; a float must be finite
+    and within float32's range; anything else of the wrong type raises InvalidInputError naming the field, so that a typo in a config file fails
     before training, not deep inside it.
     """
     for item in dataclasses.fields(config):
@@ -89,19 +92,22 @@ def coerce_fields(config: Any, section: str) -> None:
         elif kind == "int":
             ok = isinstance(value, int) and not isinstance(value, bool)
         elif kind == "float":
-            ok = _is_number(value)
+            # NaN, infinities and numbers beyond float32 (which become infinities in a tensor) are
+            # never meaningful settings, and would fail deep inside training
+            ok = _is_number(value) and abs(float(value)) <= FLOAT32_MAX
             if ok:
                 value = float(value)
         elif kind == "str":
             ok = isinstance(value, str)
         elif kind.startswith("tuple["):
             element = float if "float" in kind else int
-            ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
+            ok = isinstance(value, (list, tuple)) and all(_is_number(v) and abs(float(v)) <= FLOAT32_MAX for v in value)
             if ok:
                 value = tuple(element(v) for v in value)
                 ok = element is float or all(float(v).is_integer() for v in getattr(config, item.name))
         else:
             ok = True
         if not ok:
-            raise InvalidInputError(f"invalid {section} config: {item.name} must be of type {kind}, got {value!r}")
+            finite = " (a finite number within float32's range)" if kind == "float" else ""
+            raise InvalidInputError(f"invalid {section} config: {item.name} must be of type {kind}{finite}, got {value!r}")
         setattr(config, item.name, value)

@@ -17,6 +17,8 @@ from videoae.validation import coerce_fields, raise_first_failure, reject_unknow
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("fp32", "bf16", "auto")
+# Per-process seeds add multiples of a stride to the seed; torch seeds must fit in 64 bits.
+MAX_SEED = 2**62
 
 
 @dataclass
@@ -65,6 +67,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise InvalidInputError naming the first impossible value."""
         checks = [
+            (0 <= self.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}]"),
             (self.num_digits >= 1, "num_digits must be >= 1"),
             (len(self.speed) == 2 and 0 <= self.speed[0] <= self.speed[1], "speed must be [low, high] with 0 <= low <= high"),
             (self.num_workers >= 0, "num_workers must be >= 0"),

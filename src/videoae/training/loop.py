@@ -26,10 +26,19 @@ from videoae.data.training_batches import StepBatchSampler, training_dataset, tr
 from videoae.errors import InvalidInputError, VideoAEError
 from videoae.models import CompositeModel
 from videoae.models.checkpoint import check_compatible, read_checkpoint, save_checkpoint
-from videoae.run_folder import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, SAMPLES_DIR, TENSORBOARD_DIR, sample_gif
+from videoae.run_folder import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    LAST_CHECKPOINT,
+    METRICS_FILE,
+    SAMPLES_DIR,
+    TENSORBOARD_DIR,
+    RunFolderLock,
+    sample_gif,
+)
 from videoae.training import distributed
 from videoae.training.config import RunConfig, TrainConfig
-from videoae.training.metrics_log import MetricsLog
+from videoae.training.metrics_log import MetricsLog, check_tensorboard
 from videoae.training.periodic_eval import evaluate_during_training, score
 from videoae.training.runtime import resolve_precision, training_settings
 from videoae.training.stop_request import StopRequest
@@ -121,31 +130,51 @@ def train(run: RunConfig, run_dir: str | Path, *, resume: bool = False, progress
     """
     state = distributed.setup(run.train.device)
     try:
-        with training_settings(state.device):
-            return _Trainer(run, Path(run_dir), state, resume=resume, progress=progress).run()
+        # the run folder's lock and the metrics log are released however the run ends
+        with training_settings(state.device), contextlib.ExitStack() as cleanup:
+            return _Trainer(run, Path(run_dir), state, cleanup, resume=resume, progress=progress).run()
     finally:
         distributed.teardown(state)
 
 
 class _Trainer:
-    def __init__(self, run: RunConfig, run_dir: Path, dist: distributed.DistState, *, resume: bool, progress: bool) -> None:
+    def __init__(
+        self, run: RunConfig, run_dir: Path, dist: distributed.DistState, cleanup: contextlib.ExitStack, *, resume: bool, progress: bool
+    ) -> None:
         self.run_config, self.config, self.run_dir, self.dist = run, run.train, run_dir, dist
         self.progress = progress and dist.is_main
+        # Everything that can be checked is checked before the run folder is made or touched.
         shape = run.model.frame_shape
         if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2]:
             raise InvalidInputError(f"videoae train needs grayscale square frames, model.frame_shape [1, S, S]; got {list(shape)}")
-        self._prepare_folder(resume)
-        tensorboard = self.run_dir / TENSORBOARD_DIR if self.config.tensorboard and dist.is_main else None
-        self.metrics_log = MetricsLog(self.run_dir / METRICS_FILE, tensorboard_dir=tensorboard)
+        if self.config.tensorboard and dist.is_main:
+            check_tensorboard()
+        self.dataset = training_dataset(
+            self.config.data,
+            num_frames=run.model.num_input_frames + run.model.num_future_frames,
+            image_size=shape[-1],
+            seed=self.config.seed,
+            num_digits=self.config.num_digits,
+            speed=self.config.speed,
+            digits=self.config.digits,
+        )
         torch.manual_seed(self.config.seed)  # the same initial weights on every process
         self.model = CompositeModel(run.model).to(dist.device)
         self.optimizer = make_optimizer(self.model, self.config, dist.device)
+        has_checkpoint = self._prepare_folder(resume, cleanup)
+        tensorboard = self.run_dir / TENSORBOARD_DIR if self.config.tensorboard and dist.is_main else None
+        self.metrics_log = MetricsLog(self.run_dir / METRICS_FILE, tensorboard_dir=tensorboard)
+        cleanup.callback(self.metrics_log.close)
         torch.manual_seed(self.config.seed + PROCESS_SEED_STRIDE * (dist.rank + 1))
         self.step, self.best_score = 0, None
         self.last_eval: dict | None = None
         self._reset_window()
-        if resume:
+        if has_checkpoint:
             self._restore()
+        elif resume and dist.is_main:
+            # killed before its first checkpoint: start again, on a log without the lost steps
+            self.metrics_log.truncate_after(0)
+            logger.warning("%s has no checkpoint yet: training it again from step 0 with its saved config", self.run_dir)
         self.step_model: nn.Module = self.model
         if dist.enabled:
             device_ids = [dist.device] if dist.device.type == "cuda" else None
@@ -157,14 +186,22 @@ class _Trainer:
 
     # -- files ----------------------------------------------------------------------------------
 
-    def _prepare_folder(self, resume: bool) -> None:
+    def _prepare_folder(self, resume: bool, cleanup: contextlib.ExitStack) -> bool:
+        """Lock and check the folder (process 0), write the config; True if there is a checkpoint to resume."""
+        if resume and not (self.run_dir / CONFIG_FILE).is_file():
+            raise InvalidInputError(f"{self.run_dir}: not a videoae run folder (no {CONFIG_FILE}); start one with videoae train --out DIR")
         last = self.run_dir / LAST_CHECKPOINT
-        if resume and not last.is_file():
-            raise InvalidInputError(f"{self.run_dir}: no checkpoint to resume from ({LAST_CHECKPOINT} is missing)")
-        if not resume and last.exists():
-            raise InvalidInputError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out")
         if not self.dist.is_main:
-            return
+            return resume and last.is_file()
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            # one writer per run folder: a second `videoae train` into it stops here
+            cleanup.enter_context(RunFolderLock(self.run_dir))
+        except OSError as err:
+            raise InvalidInputError(f"cannot write the run folder {self.run_dir}: {err.strerror or err}; choose another --out") from None
+        started = [name for name in (LAST_CHECKPOINT, CONFIG_FILE, METRICS_FILE) if (self.run_dir / name).exists()]
+        if not resume and started:
+            raise InvalidInputError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out")
         try:
             (self.run_dir / LAST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
             (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
@@ -172,6 +209,7 @@ class _Trainer:
             write_json_atomically(self.run_dir / CONFIG_FILE, config)
         except OSError as err:
             raise InvalidInputError(f"cannot write the run folder {self.run_dir}: {err.strerror or err}; choose another --out") from None
+        return resume and last.is_file()
 
     def _restore(self) -> None:
         checkpoint = read_checkpoint(self.run_dir / LAST_CHECKPOINT, map_location=self.dist.device)
@@ -233,16 +271,7 @@ class _Trainer:
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
-        config = self.config
-        dataset = training_dataset(
-            config.data,
-            num_frames=self.run_config.model.num_input_frames + self.run_config.model.num_future_frames,
-            image_size=self.run_config.model.frame_shape[-1],
-            seed=config.seed,
-            num_digits=config.num_digits,
-            speed=config.speed,
-            digits=config.digits,
-        )
+        config, dataset = self.config, self.dataset
         fixed_size = None if config.data == "generator" else len(dataset)
         sampler = StepBatchSampler(
             start_step=self.step,
@@ -299,7 +328,6 @@ class _Trainer:
             raise TrainingInterrupted(
                 f"interrupted after step {self.step}; saved {self.run_dir / LAST_CHECKPOINT}; continue with: videoae train --resume {self.run_dir}"
             )
-        self.metrics_log.close()
         return TrainResult(self.run_dir, self.step, stop_reason, self.last_eval, self.best_score)
 
     def _train_step(self, batch: torch.Tensor) -> None:

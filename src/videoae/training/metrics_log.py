@@ -50,12 +50,21 @@ class MetricsLog:
             self.tensorboard.close()
 
 
-def _open_tensorboard(log_dir: Path):  # noqa: ANN202 - SummaryWriter is imported only when asked for
+def check_tensorboard() -> None:
+    """InvalidInputError unless TensorBoard logging can work (checked before a run folder is made)."""
+    _summary_writer_class()
+
+
+def _summary_writer_class() -> type:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise InvalidInputError("train.tensorboard=true needs the tensorboard package: pip install tensorboard") from None
-    return SummaryWriter(str(log_dir))
+    return SummaryWriter
+
+
+def _open_tensorboard(log_dir: Path):  # noqa: ANN202 - SummaryWriter is imported only when asked for
+    return _summary_writer_class()(str(log_dir))
 
 
 def _record_step(line: str) -> int | None:
