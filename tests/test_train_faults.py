@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import safetensors.torch
 import torch
+from safetensors import safe_open
 
 from videoae.cli import main
 from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
-from videoae.models.checkpoint import read_checkpoint
+from videoae.models.checkpoint import load_model, read_checkpoint
 from videoae.run_folder import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, RunFolderLock
 from videoae.training.config import RunConfig
 from videoae.training.loop import TrainingDiverged, train
@@ -216,3 +219,110 @@ def test_tensorboard_without_its_package_leaves_no_run_folder(tmp_path: Path, mo
     with pytest.raises(InvalidInputError, match="needs the tensorboard package"):
         train(tiny_run(max_steps=1, tensorboard=True), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+# -- damaged or edited files on resume: one line, nothing lost -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run trained for 3 steps; copy it before damaging it."""
+    run_dir = tmp_path_factory.mktemp("short") / "run"
+    train(tiny_run(max_steps=3, eval_every=100), run_dir, progress=False)
+    return run_dir
+
+
+def _copy(run_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def _edit_checkpoint(path: Path, edit) -> None:
+    """Rewrite a checkpoint with ``edit(document, tensors)`` applied to its metadata and tensors."""
+    with safe_open(str(path), framework="pt") as handle:
+        document = json.loads(handle.metadata()["videoae"])
+        tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 - safe_open is not a mapping
+    edit(document, tensors)
+    safetensors.torch.save_file(tensors, str(path), metadata={"videoae": json.dumps(document)})
+
+
+def _resume_fails_with_one_line(run_dir: Path, capsys, message: str) -> None:
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    code = main(["train", "--resume", str(run_dir), "--max-steps", "6", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+    assert all(p.read_bytes() == data for p, data in before.items()), "nothing already saved changes"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"model": "tiny", "train": {"seed": 0}}\xff\xfe', "damaged run config"),
+        (b"[1, 2, 3]", "damaged run config (a list, not a mapping)"),
+        (b"[" * 100_000 + b"]" * 100_000, "damaged run config (nested too deeply)"),
+    ],
+)
+def test_a_damaged_run_config_on_resume_gives_one_line(short_run: Path, tmp_path: Path, capsys, content: bytes, message: str) -> None:
+    run_dir = _copy(short_run, tmp_path)
+    (run_dir / CONFIG_FILE).write_bytes(content)
+    _resume_fails_with_one_line(run_dir, capsys, message)
+
+
+def test_a_metrics_log_ending_in_undecodable_bytes_resumes(short_run: Path, tmp_path: Path) -> None:
+    run_dir = _copy(short_run, tmp_path)
+    with open(run_dir / METRICS_FILE, "ab") as handle:
+        handle.write(b'{"step": 4, "loss": \xff\xfe\xfd')
+    assert main(["train", "--resume", str(run_dir), "--max-steps", "4", "--no-progress"]) == 0
+    assert [r["step"] for r in _logged(run_dir) if "loss" in r] == [2, 3, 4]
+
+
+def _set(key: str, value):
+    def edit(document: dict, tensors: dict) -> None:
+        if key == "best_score":
+            document["extra"]["best_score"] = value
+        else:
+            document[key] = value
+
+    return edit
+
+
+def _num_params(document: dict, tensors: dict) -> None:
+    document["optimizer"]["param_groups"][0]["num_params"] = 10**11
+
+
+def _rng_as_float(document: dict, tensors: dict) -> None:
+    tensors["extra/rng_rank0"] = tensors["extra/rng_rank0"].float()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_set("step", float("inf")), "step inf is not a count of steps"),
+        (_set("step", -4), "step -4 is not a count of steps"),
+        (_set("best_score", "low"), "best_score 'low' (not a finite number)"),
+        (_num_params, "declares 100000000000 parameters"),
+        (_rng_as_float, "an RNG state of dtype torch.float32"),
+    ],
+    ids=["step-infinity", "step-negative", "best-score-string", "num-params-1e11", "rng-float"],
+)
+def test_a_damaged_checkpoint_on_resume_gives_one_line(short_run: Path, tmp_path: Path, capsys, edit, message: str) -> None:
+    run_dir = _copy(short_run, tmp_path)
+    _edit_checkpoint(run_dir / LAST_CHECKPOINT, edit)
+    _resume_fails_with_one_line(run_dir, capsys, message)
+
+
+def test_a_checkpoint_declaring_a_huge_model_is_refused_before_building_it(short_run: Path, tmp_path: Path) -> None:
+    path = tmp_path / "huge.safetensors"
+    shutil.copy(short_run / LAST_CHECKPOINT, path)
+    _edit_checkpoint(path, lambda document, tensors: document["model_config"].update(hidden_size=12000))
+    with pytest.raises(InvalidInputError, match="do not match its model config"):
+        load_model(path)  # 12000 hidden units would be gigabytes: the shapes are compared on the meta device
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_named_like_a_checkpoint_is_refused_not_opened(tmp_path: Path) -> None:
+    fifo = tmp_path / "last.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        load_model(fifo)

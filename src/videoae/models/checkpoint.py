@@ -26,7 +26,7 @@ from videoae.errors import InvalidInputError, VideoAEError
 from videoae.models.composite import CompositeModel
 from videoae.models.config import ModelConfig
 from videoae.run_folder import BEST_CHECKPOINT, LAST_CHECKPOINT
-from videoae.validation import check_int, resolve_device
+from videoae.validation import check_int, is_int, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -211,14 +211,21 @@ def _decode(value: Any, handle: Any, path: Path) -> Any:
     return value
 
 
-def _decode_optimizer(stored: dict, handle: Any, path: Path) -> dict:
+def _decode_optimizer(stored: dict, handle: Any, path: Path, num_tensors: int) -> dict:
+    """The optimizer's state dict; it can hold at most one entry per model tensor (``num_tensors``)."""
     groups, first = [], 0
     for group in stored["param_groups"]:
         settings = {name: value for name, value in group.items() if name != "num_params"}
-        count = int(group["num_params"])
+        count = group["num_params"]
+        if not is_int(count) or not 0 <= count <= num_tensors - first:
+            raise _damaged(path, f"the optimizer declares {count!r} parameters for a model of {num_tensors} tensors")
         groups.append({**_decode(settings, handle, path), "params": list(range(first, first + count))})
         first += count
-    state = {int(index): _decode(values, handle, path) for index, values in stored["state"].items()}
+    state = {}
+    for index, values in stored["state"].items():
+        if not index.isdigit() or int(index) >= first:
+            raise _damaged(path, f"optimizer state for parameter {index!r} of {first}")
+        state[int(index)] = _decode(values, handle, path)
     return {"state": state, "param_groups": groups}
 
 
@@ -231,7 +238,7 @@ def _read_document(handle: Any, path: Path) -> dict:
     try:
         document = json.loads(text)
         version = document["format_version"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         raise _damaged(path, "unreadable videoae metadata") from None
     if not isinstance(version, int) or version < 1:
         raise _damaged(path, f"format version {version!r}")
@@ -260,6 +267,8 @@ def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         raise InvalidInputError(f"{path} is a folder; give a .safetensors checkpoint file")
     if not path.exists():
         raise InvalidInputError(f"checkpoint {path} does not exist; check the path or train first")
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise InvalidInputError(f"checkpoint {path} is not a regular file; give a .safetensors checkpoint file")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             document = _read_document(handle, path)
@@ -269,18 +278,25 @@ def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             }
             extra_tensors = {name[len(EXTRA_PREFIX) :]: handle.get_tensor(name) for name in names if name.startswith(EXTRA_PREFIX)}
             stored_optimizer = document.get("optimizer")
-            optimizer_state = _decode_optimizer(stored_optimizer, handle, path) if load_optimizer and stored_optimizer else None
-            step, metrics, extra = int(document["step"]), dict(document["metrics"]), dict(document["extra"])
+            num_tensors = sum(name.startswith(MODEL_PREFIX) for name in names)
+            optimizer_state = (
+                _decode_optimizer(stored_optimizer, handle, path, num_tensors) if load_optimizer and stored_optimizer else None
+            )
+            step, metrics, extra = document["step"], document["metrics"], document["extra"]
             config_data = document["model_config"]
     except SafetensorError as err:
         raise _damaged(path, str(err).splitlines()[0] if str(err) else "unreadable") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError, MemoryError) as err:
         if isinstance(err, VideoAEError):
             raise
         raise _damaged(path, f"incomplete videoae metadata: {err!r}") from None
+    if not is_int(step) or step < 0:
+        raise _damaged(path, f"step {step!r} is not a count of steps")
+    if not isinstance(metrics, dict) or not isinstance(extra, dict):
+        raise _damaged(path, "metrics and extra must be mappings")
     try:
         config = ModelConfig.from_dict(config_data)
-    except (InvalidInputError, TypeError, ValueError) as err:
+    except (InvalidInputError, TypeError, ValueError, AttributeError, RecursionError) as err:
         raise InvalidInputError(
             f"checkpoint {path} holds an invalid model config ({err}); it may come from an incompatible videoae version"
         ) from None
@@ -340,8 +356,18 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Compo
     """
     device = resolve_device(device)
     checkpoint = read_checkpoint(resolve_checkpoint_path(path), load_optimizer=False)
+    check_weights(checkpoint)
     model = CompositeModel(checkpoint.model_config)
-    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    model.load_state_dict(checkpoint.model_state, strict=True)
+    return model.to(device).eval()
+
+
+def check_weights(checkpoint: Checkpoint) -> None:
+    """InvalidInputError unless the checkpoint's tensors have the names and shapes its model config
+    declares. Checked on the meta device, before any model is built: a file of a few MB whose
+    config declares a huge model must be refused, not allocated."""
+    with torch.device("meta"):
+        expected = {name: tuple(tensor.shape) for name, tensor in CompositeModel(checkpoint.model_config).state_dict().items()}
     stored = {name: tuple(tensor.shape) for name, tensor in checkpoint.model_state.items()}
     problems = []
     if missing := set(expected) - set(stored):
@@ -355,8 +381,6 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Compo
         raise InvalidInputError(
             f"weights in {checkpoint.path} do not match its model config: {'; '.join(problems)}; the file was edited or damaged: use another checkpoint"
         )
-    model.load_state_dict(checkpoint.model_state, strict=True)
-    return model.to(device).eval()
 
 
 def check_compatible(checkpoint: Checkpoint, config: ModelConfig) -> None:

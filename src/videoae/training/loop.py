@@ -25,7 +25,7 @@ from videoae.atomic import write_json_atomically
 from videoae.data.training_batches import StepBatchSampler, training_dataset, training_loader
 from videoae.errors import InvalidInputError, VideoAEError
 from videoae.models import CompositeModel
-from videoae.models.checkpoint import check_compatible, read_checkpoint, save_checkpoint
+from videoae.models.checkpoint import Checkpoint, check_compatible, check_weights, read_checkpoint, save_checkpoint
 from videoae.run_folder import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -108,9 +108,14 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     if not path.is_file():
         raise InvalidInputError(f"{run_dir}: not a videoae run folder (no {CONFIG_FILE}); start one with videoae train --out DIR")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InvalidInputError(f"{path}: damaged run config ({err})") from None
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        detail = "nested too deeply" if isinstance(err, RecursionError) else " ".join(str(err).split())
+        raise InvalidInputError(f"{path}: damaged run config ({detail}); restore it, or start a new run with --out") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            f"{path}: damaged run config (a {type(data).__name__}, not a mapping); restore it, or start a new run with --out"
+        )
     return RunConfig.from_dict({"model": data.get("model", {}), "train": data.get("train", {})})
 
 
@@ -135,6 +140,39 @@ def train(run: RunConfig, run_dir: str | Path, *, resume: bool = False, progress
             return _Trainer(run, Path(run_dir), state, cleanup, resume=resume, progress=progress).run()
     finally:
         distributed.teardown(state)
+
+
+def _training_state(checkpoint: Checkpoint, rank: int) -> dict:
+    """The training state a checkpoint stores beside the weights, checked by type and range (a
+    damaged or edited file gets one line, not a traceback deep in torch)."""
+
+    def damaged(what: str) -> InvalidInputError:
+        return InvalidInputError(f"checkpoint {checkpoint.path} holds {what}; it was edited or damaged: train again or restore it")
+
+    best = checkpoint.extra_metadata.get("best_score")
+    if best is not None and (not isinstance(best, (int, float)) or isinstance(best, bool) or not math.isfinite(best)):
+        raise damaged(f"best_score {best!r} (not a finite number)")
+    rng = checkpoint.extra_tensors.get(f"rng_rank{rank}")
+    if rng is not None and (rng.dtype != torch.uint8 or rng.dim() != 1 or rng.numel() != torch.get_rng_state().numel()):
+        raise damaged(
+            f"an RNG state of dtype {rng.dtype} and shape {tuple(rng.shape)} (torch's is uint8 of {torch.get_rng_state().numel()})"
+        )
+    window, described = checkpoint.extra_tensors.get(f"{LOG_WINDOW}_rank{rank}"), checkpoint.extra_metadata.get(LOG_WINDOW)
+    state = {"best_score": best, "rng": None if rng is None else rng.cpu(), "window": None}
+    if window is not None and described is not None:
+        steps, parts = (described.get("steps"), described.get("parts")) if isinstance(described, dict) else (None, None)
+        if not (
+            isinstance(steps, int)
+            and 0 <= steps <= checkpoint.step
+            and isinstance(parts, list)
+            and all(isinstance(p, str) for p in parts)
+            and window.dim() == 1
+            and window.numel() == len(parts) + 1
+            and window.is_floating_point()
+        ):
+            raise damaged("an unreadable logging interval")
+        state["window"] = (steps, parts, window)
+    return state
 
 
 class _Trainer:
@@ -175,6 +213,8 @@ class _Trainer:
             # killed before its first checkpoint: start again, on a log without the lost steps
             self.metrics_log.truncate_after(0)
             logger.warning("%s has no checkpoint yet: training it again from step 0 with its saved config", self.run_dir)
+        if resume and dist.is_main:
+            self._write_config()
         self.step_model: nn.Module = self.model
         if dist.enabled:
             device_ids = [dist.device] if dist.device.type == "cuda" else None
@@ -202,6 +242,11 @@ class _Trainer:
         started = [name for name in (LAST_CHECKPOINT, CONFIG_FILE, METRICS_FILE) if (self.run_dir / name).exists()]
         if not resume and started:
             raise InvalidInputError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out")
+        if not resume:
+            self._write_config()  # a resumed run's, once its checkpoint has been read: a failed resume changes nothing
+        return resume and last.is_file()
+
+    def _write_config(self) -> None:
         try:
             (self.run_dir / LAST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
             (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
@@ -209,25 +254,30 @@ class _Trainer:
             write_json_atomically(self.run_dir / CONFIG_FILE, config)
         except OSError as err:
             raise InvalidInputError(f"cannot write the run folder {self.run_dir}: {err.strerror or err}; choose another --out") from None
-        return resume and last.is_file()
 
     def _restore(self) -> None:
-        checkpoint = read_checkpoint(self.run_dir / LAST_CHECKPOINT, map_location=self.dist.device)
+        path = self.run_dir / LAST_CHECKPOINT
+        checkpoint = read_checkpoint(path, map_location=self.dist.device)
         check_compatible(checkpoint, self.run_config.model)
+        check_weights(checkpoint)
+        state = _training_state(checkpoint, self.dist.rank)
         self.model.load_state_dict(checkpoint.model_state)
         if checkpoint.optimizer_state is not None:
-            self.optimizer.load_state_dict(checkpoint.optimizer_state)
-        self.step = checkpoint.step
-        self.best_score = checkpoint.extra_metadata.get("best_score")
-        rng = checkpoint.extra_tensors.get(f"rng_rank{self.dist.rank}")
-        if rng is not None:
-            torch.set_rng_state(rng.cpu())
+            try:
+                self.optimizer.load_state_dict(checkpoint.optimizer_state)
+            except (ValueError, KeyError, TypeError, RuntimeError) as err:
+                raise InvalidInputError(
+                    f"cannot resume from {path}: its optimizer state does not fit this run ({err}); start a new run"
+                ) from None
+        self.step, self.best_score = checkpoint.step, state["best_score"]
+        if state["rng"] is not None:
+            torch.set_rng_state(state["rng"])
         self.last_eval = checkpoint.metrics or None
-        window, described = checkpoint.extra_tensors.get(f"{LOG_WINDOW}_rank{self.dist.rank}"), checkpoint.extra_metadata.get(LOG_WINDOW)
-        if window is not None and isinstance(described, dict):
-            self.window_steps = described["steps"]
+        if state["window"] is not None:
+            steps, parts, window = state["window"]
+            self.window_steps = steps
             self.window_loss = window[0].to(self.dist.device)
-            self.window_parts = {name: value.to(self.dist.device) for name, value in zip(described["parts"], window[1:])}
+            self.window_parts = {name: value.to(self.dist.device) for name, value in zip(parts, window[1:])}
         if self.dist.is_main:
             self.metrics_log.truncate_after(self.step)
         logger.info("resuming %s at step %d", self.run_dir, self.step)

@@ -37,7 +37,8 @@ class MetricsLog:
         if not self.path.is_file():
             return
         kept = []
-        for line in self.path.read_text().splitlines():
+        # bytes a killed writer (or a disk fault) left undecodable make their line unreadable, not the log
+        for line in self.path.read_bytes().decode("utf-8", errors="replace").splitlines():
             record_step = _record_step(line)
             if record_step is not None and record_step <= step:
                 kept.append(line + "\n")
@@ -71,7 +72,7 @@ def _record_step(line: str) -> int | None:
     """The record's step; None for a line that is not a record."""
     try:
         return int(json.loads(line)["step"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError, RecursionError):
         return None
 
 
