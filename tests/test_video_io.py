@@ -449,3 +449,62 @@ def test_npz_member_damage_is_reported(tmp_path, rng):
     (tmp_path / "v.npz").write_bytes(bytes(raw))
     with pytest.raises(InvalidInputError, match="v.npz"):
         read_videos(tmp_path / "v.npz")
+
+
+# -- sizes are bounded before decoding -----------------------------------------------------------
+
+
+def _one_pixel_gif(path: Path, *, size: int, num_frames: int) -> Path:
+    """A GIF whose frames are size x size but each stores one pixel: tiny on disk, huge decoded."""
+    out = bytearray(b"GIF89a" + size.to_bytes(2, "little") * 2 + bytes([0x80, 0, 0]) + bytes([0, 0, 0, 255, 255, 255]))
+    for index in range(num_frames):
+        out += bytes([0x21, 0xF9, 4, 0, 10, 0, 0, 0])  # graphic control: 10 ms per frame
+        position = (index % size).to_bytes(2, "little")
+        out += b"\x2c" + position + position + (1).to_bytes(2, "little") * 2 + b"\x00"  # a 1x1 image
+        out += bytes([2, 2, 0x44, 0x01, 0])  # LZW: clear, pixel 0, end
+    path.write_bytes(bytes(out + b"\x3b"))
+    return path
+
+
+def test_a_gif_declaring_gigabytes_is_refused_before_decoding(tmp_path, monkeypatch):
+    bomb = _one_pixel_gif(tmp_path / "bomb.gif", size=4096, num_frames=300)  # 5 gigapixels in 8 KB
+    assert bomb.stat().st_size < 10_000
+    monkeypatch.setattr(video_io, "_image_to_gray", lambda image: pytest.fail("a frame was decoded"))
+    with pytest.raises(InvalidInputError, match=r"declares 5,033,164,800 pixel values .* raise the limit with VIDEOAE_MAX_VIDEO_VALUES=N"):
+        read_video(bomb, frame_size=64)
+
+
+def test_large_frames_within_the_limit_still_read_and_resize(tmp_path):
+    video = read_video(_one_pixel_gif(tmp_path / "big.gif", size=4096, num_frames=2), frame_size=64)
+    assert video.shape == (2, 64, 64)
+
+
+def test_the_limit_can_be_raised_and_applies_to_npz_npy_and_frame_folders(tmp_path, monkeypatch):
+    np.savez_compressed(tmp_path / "zeros.npz", videos=np.zeros((8, 64, 64), np.uint8))  # 32,768 values
+    np.save(tmp_path / "zeros.npy", np.zeros((8, 64, 64), np.uint8))
+    _save_frames(tmp_path / "frames", np.zeros((8, 64, 64), np.uint8), [f"{i}.png" for i in range(8)])
+    monkeypatch.setenv("VIDEOAE_MAX_VIDEO_VALUES", "30000")
+    for name in ("zeros.npz", "zeros.npy", "frames"):
+        with pytest.raises(InvalidInputError, match="declares 32,768 pixel values .* limit of 30,000"):
+            read_video(tmp_path / name)
+    monkeypatch.setenv("VIDEOAE_MAX_VIDEO_VALUES", "40000")
+    assert all(read_video(tmp_path / name).shape == (8, 64, 64) for name in ("zeros.npz", "zeros.npy", "frames"))
+    monkeypatch.setenv("VIDEOAE_MAX_VIDEO_VALUES", "lots")
+    with pytest.raises(InvalidInputError, match="VIDEOAE_MAX_VIDEO_VALUES='lots': give a positive whole number"):
+        read_video(tmp_path / "zeros.npy")
+
+
+def test_a_truncated_gif_gives_one_line(tmp_path, rng):
+    path = write_gif(tmp_path / "rgb.gif", rng.random((20, 64, 64), dtype=np.float32))
+    data = path.read_bytes()
+    for length in range(100, len(data), max(1, len(data) // 40)):  # cut anywhere: never a traceback
+        (tmp_path / "cut.gif").write_bytes(data[:length])
+        with pytest.raises(InvalidInputError):
+            read_video(tmp_path / "cut.gif")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_not_opened(tmp_path):
+    os.mkfifo(tmp_path / "pipe.npy")
+    with pytest.raises(InvalidInputError, match="not a regular file"):
+        read_video(tmp_path / "pipe.npy")

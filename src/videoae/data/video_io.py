@@ -28,7 +28,10 @@ filter, which widens its support when shrinking, so it averages like an area fil
 from __future__ import annotations
 
 import logging
+import math
+import os
 import re
+import struct
 import zipfile
 from pathlib import Path
 
@@ -58,8 +61,36 @@ _PIL = getattr(Image, "Resampling", Image)  # Pillow < 9.1 keeps the enums on Im
 _RESAMPLE = _PIL.BILINEAR
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # how a .npz (a zip archive, maybe empty) starts
-_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+# IndexError and struct.error: Pillow's GIF reader reads past the end of a truncated file.
+_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.error, Image.DecompressionBombError)
+# Sizes are checked from headers before decoding, so a small file that declares a huge video (a
+# compressed .npz of zeros, a GIF of many large frames that change one pixel each) is refused
+# instead of filling memory. Each value becomes a 4-byte float: the default is 4 GiB.
+MAX_VIDEO_VALUES_ENV_VAR = "VIDEOAE_MAX_VIDEO_VALUES"
+DEFAULT_MAX_VIDEO_VALUES = 2**30
 _PICKLE_HINT = "it is not a .npy/.npz file, or it holds pickled Python objects, which videoae never loads"
+
+
+def max_video_values() -> int:
+    """The most pixel values (frames x height x width x channels) a video file may hold:
+    ``$VIDEOAE_MAX_VIDEO_VALUES`` if set, else :data:`DEFAULT_MAX_VIDEO_VALUES` (2**30)."""
+    text = os.environ.get(MAX_VIDEO_VALUES_ENV_VAR, "").strip()
+    if not text:
+        return DEFAULT_MAX_VIDEO_VALUES
+    if not text.isdigit() or int(text) == 0:
+        raise InvalidInputError(f"{MAX_VIDEO_VALUES_ENV_VAR}={text!r}: give a positive whole number of pixel values")
+    return int(text)
+
+
+def _check_size(shape: tuple[int, ...], source: str) -> None:
+    """Refuse a video of ``shape`` (as declared by its header) before it is decoded, if too large."""
+    count, limit = math.prod(int(n) for n in shape), max_video_values()
+    if count > limit:
+        raise InvalidInputError(
+            f"{source}: declares {count:,} pixel values (shape {tuple(shape)}), more than the limit of {limit:,} "
+            f"({4 * limit / 2**30:g} GiB as floats); cut the video into shorter pieces, or raise the limit with "
+            f"{MAX_VIDEO_VALUES_ENV_VAR}=N if this machine has the memory"
+        )
 
 
 def check_layout(layout: str) -> str:
@@ -96,7 +127,10 @@ def _read_image_file(path: Path) -> np.ndarray:
     animation = path.suffix.lower() in ANIMATION_SUFFIXES
     try:
         with Image.open(path) as image:
-            animation = animation or getattr(image, "n_frames", 1) > 1
+            num_frames = getattr(image, "n_frames", 1)  # counted from frame headers, nothing decoded
+            animation = animation or num_frames > 1
+            if animation:
+                _check_size((num_frames, image.height, image.width), str(path))
             frames = [_image_to_gray(frame) for frame in ImageSequence.Iterator(image)] if animation else []
     except _IMAGE_ERRORS as err:
         message = f"{path}: cannot read it as an image ({err}); check that it is a valid, complete file"
@@ -122,6 +156,11 @@ def _read_frame_folder(folder: Path) -> np.ndarray:
         raise InvalidInputError(
             f"{folder}: no PNG or JPEG frames in this folder; put the frames there (e.g. frame0001.png, ...) or pass a .npy/.npz/.gif file"
         )
+    try:
+        with Image.open(files[0]) as first:  # only the header is read
+            _check_size((len(files), first.height, first.width), str(folder))
+    except _IMAGE_ERRORS as err:
+        raise InvalidInputError(f"{files[0]}: cannot read this frame ({err}); replace or remove the file") from err
     frames = []
     for file in files:
         frame = _read_still(file)
@@ -140,13 +179,16 @@ def _load_numpy(path: Path) -> np.ndarray:
     try:
         with open(path, "rb") as handle:
             if handle.read(len(_ZIP_MAGICS[0])) not in _ZIP_MAGICS:
-                return np.load(path, mmap_mode="r", allow_pickle=False)
+                array = np.load(path, mmap_mode="r", allow_pickle=False)  # mapped, not read
+                _check_size(array.shape, str(path))
+                return array
             # numpy leaks its own handle when a damaged .npz fails to open, so it gets ours.
             handle.seek(0)
             with np.load(handle, allow_pickle=False) as archive:
                 keys = list(archive.files)
                 key = next((k for k in NPZ_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
                 if key is not None:
+                    _check_size(_npz_member_shape(archive, key), f"{path} (array {key!r})")
                     return archive[key]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         text = str(err).lower()
@@ -158,6 +200,20 @@ def _load_numpy(path: Path) -> np.ndarray:
         f"{path}: cannot tell which array holds the videos (arrays: {', '.join(keys) or 'none'}); "
         f"name it one of {', '.join(NPZ_KEYS)} or store only one array"
     )
+
+
+def _npz_member_shape(archive: np.lib.npyio.NpzFile, key: str) -> tuple[int, ...]:
+    """The shape an ``.npz`` member declares in its header, read without decompressing the data."""
+    name = key if key in archive.zip.namelist() else f"{key}.npy"
+    with archive.zip.open(name) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, _, _ = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, _, _ = np.lib.format.read_array_header_2_0(member)
+        else:  # newer formats: numpy's own reader (private, but the only one that knows them)
+            shape, _, _ = np.lib.format._read_array_header(member, version)
+    return shape
 
 
 def _arrange(array: np.ndarray, layout: str, source: str) -> np.ndarray:
@@ -254,6 +310,8 @@ def read_videos(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int
         videos = _read_frame_folder(path)[None]
     elif not path.exists():
         raise InvalidInputError(f"{path}: no such file or folder; check the path")
+    elif not path.is_file():  # a FIFO or a device would block or never end
+        raise InvalidInputError(f"{path}: not a regular file; give a .npy, .npz or .gif file or a folder of frames")
     elif path.stat().st_size == 0:
         raise InvalidInputError(f"{path}: the file is empty; write it again")
     elif path.suffix.lower() in NUMPY_SUFFIXES:
