@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,13 @@ def test_cli_download_moving_mnist_offline_is_one_line_exit_2(
     assert f"place it at {tmp_path / 'MovingMNIST' / 'mnist_test_seq.npy'}" in error_lines[0]
     assert captured.out == ""
     assert not (tmp_path / "MovingMNIST" / "mnist_test_seq.npy").exists()
+
+
+def test_downloaded_files_get_the_umask_mode_like_any_other_file(server, tmp_path: Path) -> None:
+    server.routes["/f.bin"] = (200, PAYLOAD)
+    previous = os.umask(0o022)
+    try:
+        dest = download_file([server.url("/f.bin")], tmp_path / "shared" / "f.bin", PAYLOAD_MD5)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o644  # readable by the other users of a shared data folder

@@ -11,7 +11,7 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
+import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -99,10 +99,11 @@ def _stream(response, out: BinaryIO, *, progress: bool, desc: str) -> str:  # no
 
 def _try_mirror(url: str, dest: Path, md5: str, *, timeout: float, progress: bool) -> None:
     """Fetch ``url`` into ``dest`` atomically or raise; never leaves a partial file."""
-    handle = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part", delete=False)  # noqa: SIM115 (closed in the finally below)
-    tmp_path = Path(handle.name)
+    # open(..., "xb") rather than tempfile: the umask sets the mode as for any other file (tempfile
+    # makes 0600, unreadable to the other users of a shared VIDEOAE_DATA_DIR)
+    tmp_path = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     try:
-        with handle, _open_url(url, timeout) as response:
+        with open(tmp_path, "xb") as handle, _open_url(url, timeout) as response:
             got = _stream(response, handle, progress=progress, desc=dest.name)
         if got != md5:
             raise ChecksumError(f"md5 {got} instead of {md5}")
