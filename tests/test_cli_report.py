@@ -96,6 +96,22 @@ def test_an_output_path_that_is_a_folder_is_one_line(command, trained_run, tmp_p
     assert_one_line_error(code, err, "folder")
 
 
+@pytest.mark.parametrize(
+    ("command", "target", "message"),
+    [
+        ("report", "checkpoints/last.safetensors", "ending in .html"),
+        ("plot", "checkpoints/best.safetensors", "ending in .png"),
+        ("report", "checkpoints/page.html", "holds a run's checkpoints"),
+        ("weights", "checkpoints/w.png", "holds a run's checkpoints"),
+    ],
+)
+def test_no_command_writes_over_or_among_the_runs_checkpoints(command, target, message, run_copy, capsys):
+    before = {p.name: p.read_bytes() for p in (run_copy / "checkpoints").iterdir()}
+    code, _, err = run(capsys, command, run_copy, "-o", run_copy / target)
+    assert_one_line_error(code, err, message)
+    assert {p.name: p.read_bytes() for p in (run_copy / "checkpoints").iterdir()} == before
+
+
 def test_plot_skips_a_line_cut_short_by_a_crash(run_copy, capsys):
     with open(run_copy / "metrics.jsonl", "a") as handle:
         handle.write('{"step": 13, "loss": 4')

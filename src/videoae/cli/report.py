@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from videoae.cli.paths import check_output_file
 from videoae.errors import InvalidInputError
 
 
@@ -58,6 +59,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 def _run_plot(args: argparse.Namespace) -> int:
     from videoae.reporting.run_figures import plot_run_curves
 
+    if args.out:
+        check_output_file(args.out, (".png",), "-o")
     print(f"wrote {plot_run_curves(args.run_dir, args.out)}")
     return 0
 
@@ -69,6 +72,7 @@ def _run_weights(args: argparse.Namespace) -> int:
     if args.tiles < 1:
         raise InvalidInputError(f"--tiles must be at least 1, got {args.tiles}")
     check_png_path(args.out)  # before loading a checkpoint that may be large
+    check_output_file(args.out, (".png",), "-o")
     model = load_model(args.checkpoint)
     path = plot_model_weights(model, args.out, layer=args.layer, num_tiles=args.tiles, gate=args.gate)
     print(f"wrote {path}")
@@ -78,5 +82,7 @@ def _run_weights(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     from videoae.reporting.html_report import write_report
 
+    if args.out:
+        check_output_file(args.out, (".html", ".htm"), "-o")
     print(f"wrote {write_report(args.run_dir, args.out)}")
     return 0
