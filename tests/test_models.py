@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from videoae.errors import InvalidInputError
 from videoae.models import PRESETS, CompositeModel, ModelConfig, build_model
 from videoae.models.deferred_grad import plain_autograd
+from videoae.models.warp import FlowWarp
 
 FRAME = (1, 8, 8)
 SMALL = dict(hidden_size=12, frame_shape=FRAME, num_input_frames=4, num_future_frames=3)
@@ -191,8 +192,8 @@ def test_presets_say_what_the_paper_and_the_notebook_use() -> None:
     assert ModelConfig.from_dict(paper.to_dict()) == paper
 
 
-@pytest.mark.parametrize("cell", ["lstm", "convlstm"])
-def test_a_skip_connection_starts_as_copying_the_fed_frame(cell: str) -> None:
+@pytest.mark.parametrize("cell, skip", [("lstm", "copy"), ("convlstm", "copy"), ("convlstm", "warp")])
+def test_a_skip_connection_starts_as_copying_the_fed_frame(cell: str, skip: str) -> None:
     # With the readout zeroed, a conditional predictor fed the last input frame first and its own
     # output after that repeats the last input frame (up to the clamp of the logit).
     torch.manual_seed(0)
@@ -203,7 +204,8 @@ def test_a_skip_connection_starts_as_copying_the_fed_frame(cell: str) -> None:
         conditional_reconstruction=False,
         conditional_prediction=True,
         predictor_first_input="last_input",
-        skip_connection=True,
+        skip_connection=skip,
+        init="uniform",
     )
     with torch.no_grad():
         model.predictor.readout.weight.zero_()
@@ -235,3 +237,16 @@ def test_the_readout_bias_starts_where_asked() -> None:
     for decoder in (model.reconstructor, model.predictor):
         assert torch.all(decoder.readout.bias == -2.92)
     assert not torch.all(build_model("conv-small").predictor.readout.bias == -2.92)
+
+
+def test_a_warp_moves_the_fed_frame_along_its_flow() -> None:
+    warp = FlowWarp(channels=3, patch_size=2)
+    with torch.no_grad():
+        warp.flow.bias.copy_(torch.tensor([2.0, -1.0]))  # 2 pixels right, 1 up
+    frame = torch.rand(1, 1, 8, 8)
+    moved = F.pixel_shuffle(warp(torch.zeros(1, 3, 4, 4), F.pixel_unshuffle(frame, 2)), 2)
+    expected = torch.zeros_like(frame)
+    expected[..., :7, 2:] = frame[..., 1:, :6]
+    torch.testing.assert_close(moved, expected, rtol=0, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="warp"):
+        ModelConfig(skip_connection="warp")  # a flat model has no grid to move along

@@ -27,6 +27,7 @@ from videoae.models.cores import (
     to_model_space,
 )
 from videoae.models.lstm import LSTMLayer, State
+from videoae.models.warp import FlowWarp
 
 SKIP_CLAMP = 0.01  # fed frames are clamped to [this, 1 - this] before their logit (at most 4.6 nats)
 
@@ -64,13 +65,18 @@ class Decoder(nn.Module):
         self.bernoulli = config.output == "bernoulli"
         self.lstm = recurrent_stack(config, model_input_size(config) if conditional else 0)
         self.readout = make_readout(config)
-        # Created only when used, so that checkpoints of models without it load unchanged.
-        self.skip_scale = nn.Parameter(torch.ones(())) if conditional and config.skip_connection else None
+        # Created only when used, so that checkpoints of models without them load unchanged.
+        skip = config.skip_connection if conditional else "none"
+        self.skip_scale = nn.Parameter(torch.ones(())) if skip != "none" else None
+        self.warp = FlowWarp(config.hidden_size, config.patch_size) if skip == "warp" else None
 
-    def _with_skip(self, outputs: Tensor, fed: Tensor) -> Tensor:
-        """Readout values plus the learned multiple of the fed frame, in the same (logit) space."""
+    def _with_skip(self, outputs: Tensor, fed: Tensor, hidden: Tensor) -> Tensor:
+        """Readout values plus the learned multiple of the fed frame (moved, with a warp), in the
+        same (logit) space."""
         if self.skip_scale is None:
             return outputs
+        if self.warp is not None:
+            fed = self.warp(hidden.flatten(0, -4), fed.flatten(0, -4)).reshape(fed.shape)
         if self.bernoulli:
             fed = torch.logit(fed.clamp(SKIP_CLAMP, 1.0 - SKIP_CLAMP))
         return outputs + self.skip_scale * fed
@@ -114,7 +120,7 @@ class Decoder(nn.Module):
             # Every input is known up front: the first input, then the previous ground-truth frame.
             inputs = torch.cat([first_input[None], targets[:-1]])  # (T, B, D)
             hidden, _ = self.lstm(inputs, state)
-            return self._with_skip(read_out(self.readout, hidden), inputs)
+            return self._with_skip(read_out(self.readout, hidden), inputs, hidden)
         return self._rollout(state, num_steps, batch_size, targets, ground_truth_probability, first_input)
 
     def _frame_shape(self) -> tuple[int, ...]:
@@ -130,7 +136,7 @@ class Decoder(nn.Module):
         outputs = []
         for t in range(num_steps):
             hidden, state = step(x, state)
-            out = self._with_skip(readout(hidden), x)  # (B, D) or (B, C', h, w)
+            out = self._with_skip(readout(hidden), x, hidden)  # (B, D) or (B, C', h, w)
             outputs.append(out)
             x = self._feedback(out)
             if targets is not None and ground_truth_probability > 0.0:
@@ -167,7 +173,7 @@ class CompositeModel(nn.Module):
 
     def _init_weights(self, module: nn.Module) -> None:
         # apply() visits children first, so a layer's own reset overrides this for its convolutions
-        if isinstance(module, (LSTMLayer, ConvLSTMLayer)):
+        if isinstance(module, (LSTMLayer, ConvLSTMLayer, FlowWarp)):
             module.reset_parameters()
         elif isinstance(module, (nn.Linear, nn.Conv2d)) and self.config.init == "uniform":
             nn.init.uniform_(module.weight, -self.config.init_range, self.config.init_range)

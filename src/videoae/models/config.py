@@ -13,6 +13,7 @@ from videoae.validation import coerce_fields, raise_first_failure, reject_unknow
 DECODER_TRAINING_INPUTS = ("ground_truth", "free_running", "scheduled")
 CELLS = ("lstm", "convlstm")
 FIRST_INPUTS = ("zeros", "last_input")
+SKIP_CONNECTIONS = ("none", "copy", "warp")
 OUTPUTS = ("bernoulli", "linear")
 
 
@@ -51,10 +52,11 @@ class ModelConfig:
     # A conditional predictor's first input: "zeros" (the authors') or "last_input", the frame
     # that truly precedes the first predicted one.
     predictor_first_input: str = "zeros"
-    # A conditional decoder adds a learned multiple of the frame it is fed (as logits with
-    # Bernoulli outputs) to its readout: it learns what changes from frame to frame instead of
-    # redrawing every pixel (measured for the spatial family, docs/models.md).
-    skip_connection: bool = False
+    # "copy": a conditional decoder adds a learned multiple of the frame it is fed (as logits with
+    # Bernoulli outputs) to its readout, so it learns what changes instead of redrawing every pixel;
+    # "warp" (convlstm only): the fed frame is first moved along a flow field read from the
+    # decoder's state (models/warp.py). Not in the paper; measured in docs/models.md.
+    skip_connection: str = "none"
     ground_truth_probability: float = 0.5  # used by "scheduled" unless the trainer passes one
     # "bernoulli": sigmoid outputs, Bernoulli cross-entropy (paper); "linear": linear outputs,
     # squared error (the seed notebook). Both losses are summed over a frame's pixels and averaged
@@ -97,6 +99,8 @@ class ModelConfig:
             (self.decoder_training_input in DECODER_TRAINING_INPUTS, f"decoder_training_input must be one of {DECODER_TRAINING_INPUTS}"),
             (0.0 <= self.ground_truth_probability <= 1.0, "ground_truth_probability must be in [0, 1]"),
             (self.predictor_first_input in FIRST_INPUTS, f"predictor_first_input must be one of {FIRST_INPUTS}"),
+            (self.skip_connection in SKIP_CONNECTIONS, f"skip_connection must be one of {SKIP_CONNECTIONS}"),
+            (self.skip_connection != "warp" or self.cell == "convlstm", "skip_connection 'warp' needs cell 'convlstm' (a flow on a grid)"),
             (self.output in OUTPUTS, f"output must be one of {OUTPUTS}"),
             (self.num_input_frames >= 1, "num_input_frames must be >= 1"),
             (self.num_future_frames >= 1 or not self.predict, "num_future_frames must be >= 1 for a predictor"),
