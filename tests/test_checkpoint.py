@@ -263,7 +263,7 @@ def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypa
         save_checkpoint(path, tiny_model(seed=2), step=2)
     monkeypatch.undo()
     assert isinstance(info.value, OSError) and info.value.errno == errno.ENOSPC
-    assert str(info.value) == f"could not write checkpoint {path}: No space left on device; the previous checkpoint is intact"
+    assert str(info.value) == f"could not write checkpoint {path}: disk full; the previous checkpoint is intact"
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["last.safetensors"]  # no temporary file left behind
     assert read_checkpoint(path).step == 1

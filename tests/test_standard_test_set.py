@@ -72,7 +72,7 @@ def test_real_constants_describe_the_published_file() -> None:
 
 def test_md5_mismatch_is_a_checksum_error_unless_verify_is_off(fake: np.ndarray, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(sts, "STANDARD_TEST_SET_MD5", "0" * 32)
-    with pytest.raises(ChecksumError, match="verify=False"):
+    with pytest.raises(ChecksumError, match="run: videoae data download moving-mnist .*verify=False"):
         load_standard_test_set(tmp_path / "data")
     assert load_standard_test_set(tmp_path / "data", verify=False).shape == (10, 4, 8, 8)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -326,3 +327,37 @@ def test_a_fifo_named_like_a_checkpoint_is_refused_not_opened(tmp_path: Path) ->
     os.mkfifo(fifo)
     with pytest.raises(InvalidInputError, match="not a regular file"):
         load_model(fifo)
+
+
+# -- smaller things ------------------------------------------------------------------------------
+
+
+def test_a_full_disk_names_the_file_not_its_temporary_and_says_disk_full(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    import videoae.atomic as atomic
+    from videoae.cli import _one_line
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(OSError) as info:
+        atomic.write_json_atomically(tmp_path / "eval.json", {"a": 1})
+    assert _one_line(info.value) == f"{tmp_path / 'eval.json'}: disk full"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_the_training_process_acts_on_ctrl_c_not_its_dataloader_workers(monkeypatch, caplog) -> None:
+    import videoae.training.stop_request as stop_request
+
+    stop = stop_request.StopRequest()
+    try:
+        monkeypatch.setattr(stop_request.os, "getpid", lambda: -1)  # as in a forked worker
+        stop._handle(signal.SIGINT, None)
+        assert not stop.requested and "stopping after this step" not in caplog.text
+        monkeypatch.undo()
+        stop._handle(signal.SIGINT, None)
+        assert stop.requested and caplog.text.count("stopping after this step") == 1
+    finally:
+        stop.restore()

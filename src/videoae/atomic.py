@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -43,6 +44,11 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as err:
+        temporary.unlink(missing_ok=True)
+        # Name the file the user asked for, not the temporary one, and say plainly what ENOSPC means.
+        reason = "disk full" if err.errno == errno.ENOSPC else err.strerror or str(err)
+        raise OSError(err.errno, reason, str(path)) from err
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

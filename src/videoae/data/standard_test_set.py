@@ -58,7 +58,7 @@ def _verify_md5(path: Path) -> None:
     if found != STANDARD_TEST_SET_MD5:
         raise ChecksumError(
             f"{path} has md5 {found}, expected {STANDARD_TEST_SET_MD5}: it is damaged or a different file; "
-            "delete it and download it again (or pass verify=False to use it anyway)"
+            "delete it and run: videoae data download moving-mnist (from Python, load it with verify=False to use it anyway)"
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 
@@ -19,10 +20,14 @@ class StopRequest:
     def __init__(self) -> None:
         self.requested = False
         self._previous = None
+        # DataLoader worker processes inherit this handler; only the process that installed it acts
+        self._pid = os.getpid()
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum: int, frame: object) -> None:
+        if os.getpid() != self._pid:
+            return  # a worker: the training process stops the loader, and warns once
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
