@@ -112,6 +112,12 @@ def test_no_command_writes_over_or_among_the_runs_checkpoints(command, target, m
     assert {p.name: p.read_bytes() for p in (run_copy / "checkpoints").iterdir()} == before
 
 
+@pytest.mark.parametrize("command", ["plot", "report"])
+def test_a_run_folder_named_like_mathtext_is_drawn_as_written(command, trained_run, tmp_path, capsys):
+    odd = Path(shutil.copytree(trained_run, tmp_path / "math$\\foo{$"))
+    assert run(capsys, command, odd)[0] == 0
+
+
 def test_plot_skips_a_line_cut_short_by_a_crash(run_copy, capsys):
     with open(run_copy / "metrics.jsonl", "a") as handle:
         handle.write('{"step": 13, "loss": 4')

@@ -237,7 +237,8 @@ def plot_training_curves(records: list[dict], path: str | os.PathLike[str], *, t
     all_steps = [step for steps, _ in [*losses.values(), rates, *evaluations.values()] for step in steps]
     if min(all_steps) == max(all_steps):  # one step: give it a readable axis around it
         loss_axes.set_xlim(min(all_steps) - 0.5, max(all_steps) + 0.5)
-    figure.suptitle(title or "videoae training")
+    # a title holds a user's folder name: "$" would start matplotlib's mathtext (and can fail to parse)
+    figure.suptitle((title or "videoae training").replace("$", r"\$"))
     return save_figure(figure, path)
 
 
