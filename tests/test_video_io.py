@@ -508,3 +508,15 @@ def test_a_fifo_is_refused_not_opened(tmp_path):
     os.mkfifo(tmp_path / "pipe.npy")
     with pytest.raises(InvalidInputError, match="not a regular file"):
         read_video(tmp_path / "pipe.npy")
+
+
+def test_evaluation_data_far_past_the_horizon_is_bounded_too(monkeypatch):
+    from videoae.data.evaluation_sets import evaluation_data
+
+    with pytest.raises(
+        InvalidInputError, match=r"embedded test set at 1,000,000,000 frames per sequence: declares .* VIDEOAE_MAX_VIDEO_VALUES"
+    ):
+        evaluation_data("embedded", num_frames=10**9)  # eval --future 1000000000
+    monkeypatch.setenv("VIDEOAE_MAX_VIDEO_VALUES", str(3 * 30 * 64 * 64))
+    data = evaluation_data("embedded", num_frames=30, num_sequences=7)
+    assert [len(block) for block in data.blocks()] == [3, 3, 1]  # long sequences come fewer per block

@@ -75,6 +75,11 @@ class EvaluationData:
     def blocks(self, block_sequences: int = DEFAULT_BLOCK_SEQUENCES) -> Iterator[np.ndarray]:
         """Every sequence, in order, ``block_sequences`` at a time."""
         block_sequences = check_int("block_sequences", block_sequences, 1)
+        from videoae.data.video_io import max_video_values
+
+        # long sequences come fewer at a time, so that a block stays within the video size limit
+        per_sequence = self.num_frames * self.frame_size[0] * self.frame_size[1]
+        block_sequences = max(1, min(block_sequences, max_video_values() // per_sequence))
         for start in range(0, self.num_sequences, block_sequences):
             yield self.load(start, start + block_sequences)
 
@@ -108,7 +113,10 @@ def _sequences_to_keep(available: int, num_sequences: int | None, name: str) -> 
 def _embedded(num_frames: int | None, num_sequences: int | None, num_digits: int | None) -> EvaluationData:
     frames = DEFAULT_NUM_FRAMES if num_frames is None else num_frames
     digits = DEFAULT_NUM_DIGITS if num_digits is None else check_int("num_digits", num_digits, 1)
+    from videoae.data.video_io import check_video_size
+
     count = EMBEDDED_TEST_SIZE if num_sequences is None else num_sequences
+    check_video_size((frames, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE), f"the embedded test set at {frames:,} frames per sequence")
 
     def load(start: int, stop: int) -> np.ndarray:
         return generate(stop - start, seed=EMBEDDED_TEST_SEED, start=start, digits=EMBEDDED_DIGITS, num_digits=digits, num_frames=frames)

@@ -82,13 +82,14 @@ def max_video_values() -> int:
     return int(text)
 
 
-def _check_size(shape: tuple[int, ...], source: str) -> None:
-    """Refuse a video of ``shape`` (as declared by its header) before it is decoded, if too large."""
+def check_video_size(shape: tuple[int, ...], source: str) -> None:
+    """Refuse a video of ``shape`` (as a header declares it, or as asked for) before it is decoded
+    or made, if it holds more than :func:`max_video_values`."""
     count, limit = math.prod(int(n) for n in shape), max_video_values()
     if count > limit:
         raise InvalidInputError(
             f"{source}: declares {count:,} pixel values (shape {tuple(shape)}), more than the limit of {limit:,} "
-            f"({4 * limit / 2**30:g} GiB as floats); cut the video into shorter pieces, or raise the limit with "
+            f"({4 * limit / 2**30:g} GiB as floats); use a shorter or smaller video, or raise the limit with "
             f"{MAX_VIDEO_VALUES_ENV_VAR}=N if this machine has the memory"
         )
 
@@ -130,7 +131,7 @@ def _read_image_file(path: Path) -> np.ndarray:
             num_frames = getattr(image, "n_frames", 1)  # counted from frame headers, nothing decoded
             animation = animation or num_frames > 1
             if animation:
-                _check_size((num_frames, image.height, image.width), str(path))
+                check_video_size((num_frames, image.height, image.width), str(path))
             frames = [_image_to_gray(frame) for frame in ImageSequence.Iterator(image)] if animation else []
     except _IMAGE_ERRORS as err:
         message = f"{path}: cannot read it as an image ({err}); check that it is a valid, complete file"
@@ -158,7 +159,7 @@ def _read_frame_folder(folder: Path) -> np.ndarray:
         )
     try:
         with Image.open(files[0]) as first:  # only the header is read
-            _check_size((len(files), first.height, first.width), str(folder))
+            check_video_size((len(files), first.height, first.width), str(folder))
     except _IMAGE_ERRORS as err:
         raise InvalidInputError(f"{files[0]}: cannot read this frame ({err}); replace or remove the file") from err
     frames = []
@@ -180,7 +181,7 @@ def _load_numpy(path: Path) -> np.ndarray:
         with open(path, "rb") as handle:
             if handle.read(len(_ZIP_MAGICS[0])) not in _ZIP_MAGICS:
                 array = np.load(path, mmap_mode="r", allow_pickle=False)  # mapped, not read
-                _check_size(array.shape, str(path))
+                check_video_size(array.shape, str(path))
                 return array
             # numpy leaks its own handle when a damaged .npz fails to open, so it gets ours.
             handle.seek(0)
@@ -188,7 +189,7 @@ def _load_numpy(path: Path) -> np.ndarray:
                 keys = list(archive.files)
                 key = next((k for k in NPZ_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
                 if key is not None:
-                    _check_size(_npz_member_shape(archive, key), f"{path} (array {key!r})")
+                    check_video_size(_npz_member_shape(archive, key), f"{path} (array {key!r})")
                     return archive[key]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         text = str(err).lower()
