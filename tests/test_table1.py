@@ -1,0 +1,149 @@
+"""The Table 1 benchmark's code path: which runs it plans, how it summarises seeds, and a whole
+table from tiny runs (figures are never asserted: only structure and ranges)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from videoae.run_folder import CONFIG_FILE, EVAL_FILE, LAST_CHECKPOINT
+
+LABELS = ("autoencoder", "future predictor", "composite", "conditional future predictor", "composite, conditional predictor")
+
+
+@pytest.fixture(scope="module")
+def table1(load_benchmark):
+    return load_benchmark("table1")
+
+
+def test_every_variant_shares_size_seed_and_budget_and_differs_only_in_its_decoders(table1, tmp_path: Path) -> None:
+    jobs = table1.plan(table1.parse_args(["--minutes", "3", "--seeds", "2", "--out", str(tmp_path)]))
+    assert [job.name for job in jobs[:5]] == [
+        "autoencoder-seed0",
+        "predictor-seed0",
+        "composite-seed0",
+        "conditional-predictor-ground-truth-seed0",
+        "composite-conditional-ground-truth-seed0",
+    ]
+    assert [job.seed for job in jobs] == [0] * 5 + [1] * 5
+    decoders = {(job.variant.name, job.seed): job.run.model for job in jobs}
+    for name, reconstruct, predict, conditional in [
+        ("autoencoder", True, False, False),
+        ("predictor", False, True, False),
+        ("composite", True, True, False),
+        ("conditional-predictor", False, True, True),
+        ("composite-conditional", True, True, True),
+    ]:
+        model = decoders[(name, 0)]
+        assert (model.reconstruct, model.predict, model.conditional_prediction) == (reconstruct, predict, conditional)
+        assert not model.conditional_reconstruction
+    first = jobs[0].run
+    for job in jobs:
+        assert (job.run.model.cell, job.run.model.hidden_size, job.run.model.num_layers) == ("lstm", 256, 1)  # the small preset
+        same_training = {**job.run.train.to_dict(), "seed": first.train.seed}
+        assert same_training == first.train.to_dict()
+        assert job.run.train.seed == job.seed and job.run.train.max_minutes == 3
+
+
+def test_conditional_variants_run_once_per_feeding_and_scheduled_sampling_anneals(table1, tmp_path: Path) -> None:
+    args = ["--feeding", "ground_truth", "free_running", "scheduled", "--ground-truth-decay-steps", "500", "--out", str(tmp_path)]
+    jobs = table1.plan(table1.parse_args(args))
+    assert len(jobs) == 3 + 2 * 3
+    conditional = [job for job in jobs if job.variant.conditional_prediction]
+    assert {(job.variant.name, job.run.model.decoder_training_input) for job in conditional} == {
+        (name, feeding)
+        for name in ("conditional-predictor", "composite-conditional")
+        for feeding in ("ground_truth", "free_running", "scheduled")
+    }
+    assert len({job.name for job in jobs}) == len(jobs)  # one run folder each
+    for job in jobs:
+        assert job.run.train.ground_truth_decay_steps == (500 if job.feeding == "scheduled" else 0)
+
+
+def test_the_paper_optimizer_and_the_spatial_family_are_one_flag_away(table1, tmp_path: Path) -> None:
+    paper = table1.plan(table1.parse_args(["--preset", "paper", "--paper-optimizer", "--variants", "composite", "--out", str(tmp_path)]))
+    (job,) = paper
+    assert (job.run.model.num_layers, job.run.model.hidden_size) == (2, 2048)
+    train = job.run.train
+    assert (train.optimizer, train.momentum, train.lr, train.weight_decay) == ("sgd", 0.9, 1e-4, 1e-4)
+    spatial = table1.plan(table1.parse_args(["--preset", "conv-small", "--out", str(tmp_path)]))
+    assert {job.run.model.cell for job in spatial} == {"convlstm"} and len(spatial) == 5
+
+
+@pytest.mark.parametrize("argv", [["--seeds", "0"], ["--minutes", "0"], ["--probe-sequences", "5"], ["--variants", "composite-model"]])
+def test_impossible_settings_stop_before_training(table1, argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        table1.parse_args(argv)
+
+
+def test_summary_gives_mean_and_sample_spread_over_seeds(table1) -> None:
+    def run(seed: int, bce: float, probe_map: float) -> dict:
+        scores = {"bce": bce, "mse": 1.0, "ssim": 0.5}
+        probe = {"trained": {"map": probe_map}, "random_init": {"map": 0.3}}
+        return {"variant": "predictor", "feeding": None, "seed": seed, "steps": 10 * (seed + 1), "prediction": scores, "probe": probe}
+
+    (row,) = table1.summarize([run(0, 400.0, 0.5), run(1, 404.0, 0.7)])
+    assert row["seeds"] == [0, 1] and row["label"] == "future predictor" and row["paper_prediction_bce"] == 350.2
+    assert row["prediction"]["bce"]["mean"] == pytest.approx(402.0)
+    assert row["prediction"]["bce"]["std"] == pytest.approx(math.sqrt(8.0))  # sample standard deviation
+    assert row["probe_map"]["mean"] == pytest.approx(0.6) and row["steps"]["values"] == [10, 20]
+    assert "reconstruction" not in row
+    (single,) = table1.summarize([run(0, 400.0, 0.5)])
+    assert single["prediction"]["bce"]["std"] is None
+
+
+@pytest.mark.slow
+def test_a_tiny_table_trains_scores_and_probes_all_five_variants(table1, load_benchmark, monkeypatch, tmp_path: Path, capsys) -> None:
+    probe = load_benchmark("linear_probe")
+    # Fewer probe fits: the probe's own tests cover it, here only its place in the table matters.
+    monkeypatch.setattr(probe, "WEIGHT_DECAYS", (1e-2,))
+    monkeypatch.setattr(probe, "LBFGS_ITERATIONS", 5)
+    monkeypatch.setattr(table1, "load_linear_probe", lambda: probe)
+    out = tmp_path / "table"
+    argv = [
+        "--preset",
+        "tiny",
+        "--minutes",
+        "0.2",
+        "--max-steps",
+        "2",
+        "--eval-sequences",
+        "8",
+        "--probe-sequences",
+        "20",
+        "--out",
+        str(out),
+    ]
+    assert table1.main([*argv, "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "python benchmarks/table1.py --preset tiny" in printed
+    assert "machine: " in printed and " threads" in printed
+    table_lines = printed.splitlines()
+    for label in LABELS:
+        assert any(line.startswith(label + " ") for line in table_lines), label
+
+    report = json.loads((out / "table1.json").read_text())
+    assert report["cpu"] and report["torch_threads"] >= 1 and report["device"] == "cpu"
+    names = [run["name"] for run in report["runs"]]
+    assert len(names) == 5 and [row["label"] for row in report["table"]] == list(LABELS)
+    for run in report["runs"]:
+        run_dir = out / run["name"]
+        assert Path(run["run_dir"]) == run_dir
+        assert (run_dir / CONFIG_FILE).is_file() and (run_dir / LAST_CHECKPOINT).is_file() and (run_dir / EVAL_FILE).is_file()
+        assert json.loads((run_dir / CONFIG_FILE).read_text())["train"]["seed"] == 0
+        assert run["steps"] == 2
+        variant = table1.VARIANTS_BY_NAME[run["variant"]]
+        for decoder, present in (("prediction", variant.predict), ("reconstruction", variant.reconstruct)):
+            assert (decoder in run) == present
+            if present:
+                assert run[decoder]["bce"] > 0 and run[decoder]["mse"] > 0 and math.isfinite(run[decoder]["bce"])
+                assert -1 <= run[decoder]["ssim"] <= 1
+        for representation in ("trained", "random_init", "pixels", "chance"):
+            assert 0 <= run["probe"][representation]["map"] <= 1
+        assert set(run["baselines"]) == {"copy_last", "mean"}
+
+    with pytest.raises(SystemExit, match="already holds"):
+        table1.main(argv)  # never trains into runs that exist
