@@ -11,7 +11,7 @@ import pytest
 
 from local_http import serve
 from videoae.data import digits
-from videoae.data.digits import UNKNOWN_LABEL, load_bundled_digits, load_digits
+from videoae.data.digits import UNKNOWN_LABEL, generator_digits, load_bundled_digits, load_digits
 from videoae.errors import DataNotFoundError, DownloadError, InvalidInputError
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -201,14 +201,23 @@ def test_file_train_test_split_holds_out_last_tenth(tmp_path: Path) -> None:
         (np.zeros((3, 28, 28), np.float32), "convert them first"),
         (np.zeros((28, 28), np.uint8), "expected \\(N, H, W\\)"),
         (np.zeros((0, 28, 28), np.uint8), "no digits"),
-        (np.zeros((3, 28, 20), np.uint8), "square"),
-        (np.zeros((3, 65, 65), np.uint8), "at most 64x64"),
+        (np.zeros((3, 28, 0), np.uint8), "holds no pixels"),
     ],
 )
 def test_unsuitable_arrays_are_rejected(tmp_path: Path, array: np.ndarray, match: str) -> None:
     np.save(tmp_path / "bad.npy", array)
     with pytest.raises(InvalidInputError, match=match):
         load_digits(tmp_path / "bad.npy")
+
+
+def test_digits_of_any_shape_that_fits_the_canvas_are_drawn(tmp_path: Path) -> None:
+    from videoae.data.moving_mnist import generate
+
+    np.save(tmp_path / "wide.npy", np.full((3, 80, 40), 200, np.uint8))  # neither square nor at most 64 px
+    digits = generator_digits(str(tmp_path / "wide.npy"))
+    assert generate(2, seed=0, digits=digits, image_size=128).shape == (2, 20, 128, 128)
+    with pytest.raises(InvalidInputError, match="do not fit on a 64x64 canvas"):
+        generate(2, seed=0, digits=digits, image_size=64)
 
 
 @pytest.mark.parametrize(

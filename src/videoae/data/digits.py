@@ -26,8 +26,6 @@ SPLITS = ("train", "test", "all")
 SOURCE_NAMES = ("bundled", "mnist")
 # Label given to digits read from a file that carries no labels.
 UNKNOWN_LABEL = 255
-# Digits of any square size up to the Moving MNIST canvas can be placed on it.
-MAX_DIGIT_SIZE = 64
 # A digit file split by "train"/"test" holds out its last tenth, like the bundled 9000/1000.
 FILE_TEST_FRACTION = 0.1
 
@@ -194,15 +192,13 @@ def _validate_images(images: np.ndarray, source: str) -> np.ndarray:
             "convert them first, e.g. (x * 255).round().astype(np.uint8) for values in [0, 1]"
         )
     if images.ndim != 3:
-        raise InvalidInputError(f"{source}: digits have shape {images.shape}, expected (N, H, W) with H == W")
+        raise InvalidInputError(f"{source}: digits have shape {images.shape}, expected (N, H, W)")
     count, rows, cols = images.shape
     if count == 0:
         raise InvalidInputError(f"{source}: holds no digits; give a file with at least one")
-    if rows != cols or not 1 <= rows <= MAX_DIGIT_SIZE:
-        raise InvalidInputError(
-            f"{source}: digits are {rows}x{cols}, expected square and at most {MAX_DIGIT_SIZE}x{MAX_DIGIT_SIZE} "
-            f"(MNIST digits are {DIGIT_SIZE}x{DIGIT_SIZE}); resize or crop them first"
-        )
+    # any size: whether the digits fit is the generator's check, against the canvas it is given
+    if min(rows, cols) < 1:
+        raise InvalidInputError(f"{source}: digits are {rows}x{cols}, which holds no pixels (MNIST digits are {DIGIT_SIZE}x{DIGIT_SIZE})")
     return images
 
 
@@ -305,8 +301,8 @@ def load_digits(
         source: ``"bundled"`` (10,000 real MNIST digits shipped with videoae), ``"mnist"`` (the
             full 70,000, read from ``ROOT/MNIST/raw``), or the path of a digit file: an IDX images
             file (gzip or raw; labels come from the sibling ``*-labels-idx1-ubyte*`` file if there is
-            one), a ``.npy`` of uint8 ``(N, S, S)`` or a ``.npz`` with ``images`` and optional
-            ``labels``. Digits may be any square size ``S <= 64``. A ``str`` equal to a source name
+            one), a ``.npy`` of uint8 ``(N, H, W)`` or a ``.npz`` with ``images`` and optional
+            ``labels``. Digits may be any size that fits the canvas they are drawn on. A ``str`` equal to a source name
             means that name; write ``"./mnist"`` for a file called ``mnist``.
         split: ``"train"``, ``"test"`` or ``"all"``. ``None`` means ``"train"`` for the named
             sources and ``"all"`` for a file. Bundled: train = indices < 9000, test = the rest.
