@@ -12,13 +12,16 @@ from hypothesis import strategies as st
 
 from videoae.errors import InvalidInputError
 from videoae.evaluation.metrics import (
+    METRICS,
     PROBABILITY_CLAMP,
     PSNR_CAP_DB,
+    MetricSums,
     bce_per_frame,
     mae_per_frame,
     mse_per_frame,
     per_frame_metrics,
     psnr_per_frame,
+    score_predictions,
     ssim_per_frame,
     summarize,
 )
@@ -226,3 +229,46 @@ def test_summarize_averages_over_sequences_and_frames():
 def test_summarize_rejects_values_that_are_not_sequences_by_frames():
     with pytest.raises(InvalidInputError, match="'mse'"):
         summarize({"mse": torch.zeros(3)})
+
+
+# -- several predictions at once, streamed sums -----------------------------------------------------
+
+
+def test_expanded_predictions_score_like_the_frames_they_repeat():
+    g = torch.Generator().manual_seed(6)
+    target = torch.rand(3, 4, 1, 16, 16, generator=g)
+    last = torch.rand(3, 1, 1, 16, 16, generator=g)
+    level = torch.rand(3, 1, 1, 1, 1, generator=g)
+    expanded = {"frame": last.expand(target.shape), "level": level.expand(target.shape)}
+    written = {name: values.contiguous() for name, values in expanded.items()}
+    scores = score_predictions(target, expanded)
+    for name, frames in written.items():
+        reference = per_frame_metrics(frames, target)
+        for metric in METRICS:
+            assert torch.allclose(scores[name][metric], reference[metric], rtol=1e-5, atol=1e-6), (name, metric)
+
+
+def test_score_predictions_checks_its_arguments():
+    target = torch.rand(1, 2, 12, 12)
+    with pytest.raises(InvalidInputError, match="no such prediction"):
+        score_predictions(target, {"a": target}, logits={"b": target})
+    with pytest.raises(InvalidInputError, match="unknown metric"):
+        score_predictions(target, {"a": target}, metrics=("sharpness",))
+    with pytest.raises(InvalidInputError, match="same shape"):
+        score_predictions(target, {"a": torch.rand(1, 3, 12, 12)})
+
+
+def test_metric_sums_give_the_summary_of_all_sequences_added():
+    g = torch.Generator().manual_seed(7)
+    parts = [{"mse": torch.rand(n, 5, generator=g, dtype=torch.float64)} for n in (3, 1, 4)]
+    sums = MetricSums()
+    for part in parts:
+        sums.add(part)
+    expected = summarize({"mse": torch.cat([part["mse"] for part in parts])})
+    summary = sums.summary()
+    assert summary["mse"] == pytest.approx(expected["mse"], rel=1e-12)
+    assert summary["per_frame"]["mse"] == pytest.approx(expected["per_frame"]["mse"], rel=1e-12)
+    with pytest.raises(InvalidInputError, match="frames per sequence"):
+        sums.add({"mse": torch.rand(2, 4, dtype=torch.float64)})
+    with pytest.raises(InvalidInputError, match="at least one sequence"):
+        MetricSums().summary()

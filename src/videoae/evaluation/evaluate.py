@@ -15,6 +15,7 @@ decoder is fed its own previous output for as many frames as there is truth to s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 from videoae.data.evaluation_sets import DEFAULT_BLOCK_SEQUENCES, EvaluationData
 from videoae.data.pixels import to_unit_float
 from videoae.errors import InvalidInputError
-from videoae.evaluation.metrics import UNITS, per_frame_metrics, summarize
+from videoae.evaluation.metrics import UNITS, MetricSums, score_predictions
 from videoae.models import evaluation_mode, model_device
 from videoae.validation import check_int, resolve_device
 
@@ -122,6 +123,7 @@ def evaluate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     device: str | torch.device | None = None,
     baselines: bool = True,
+    on_progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Score a model's reconstructions and predictions (and the baselines) on ``videos``.
 
@@ -138,6 +140,8 @@ def evaluate(
         batch_size: sequences per forward pass; does not change the result.
         device: where to compute; the model is moved there. Default: where the model is.
         baselines: also score ``copy_last`` and ``mean`` predictions of the future.
+        on_progress: called with the number of sequences just scored, after every batch (a
+            progress bar's ``update``).
 
     Returns:
         ``{"prediction": {...}, "reconstruction": {...}, "baselines": {"copy_last": {...},
@@ -159,13 +163,13 @@ def evaluate(
     if model is not None:
         model.to(device)
 
-    collected: dict[str, dict[str, list[Tensor]]] = {}
+    sums: dict[str, MetricSums] = {}
 
-    def collect(name: str, prediction: Tensor, target: Tensor, logits: Tensor | None = None) -> None:
-        scores = per_frame_metrics(prediction, target, logits=logits)
-        group = collected.setdefault(name, {})
-        for metric, values in scores.items():
-            group.setdefault(metric, []).append(values.double().cpu())
+    def collect(target: Tensor, predictions: dict[str, Tensor], logits: dict[str, Tensor]) -> None:
+        # One call per target: the predictions of the same frames share the target's statistics.
+        scores = score_predictions(target, predictions, logits={k: v for k, v in logits.items() if v is not None})
+        for name, values in scores.items():
+            sums.setdefault(name, MetricSums()).add(values)
 
     context = evaluation_mode(model) if model is not None else torch.no_grad()
     with context:
@@ -174,23 +178,28 @@ def evaluate(
             clips = _batch_to_float(videos, start, stop, device)  # (B, T, C, H, W)
             inputs = clips[:, :num_input_frames]
             truth = clips[:, num_input_frames : num_input_frames + future]
+            guesses: dict[str, Tensor] = {}
+            logits: dict[str, Tensor | None] = {}
             if model is not None:
                 outputs = model(inputs, truth if predictor is not None else None)
                 if reconstructor is not None:
-                    collect("reconstruction", outputs["reconstruction"], inputs, outputs.get("reconstruction_logits"))
+                    collect(inputs, {"reconstruction": outputs["reconstruction"]}, {"reconstruction": outputs.get("reconstruction_logits")})
                 if predictor is not None:
-                    collect("prediction", outputs["prediction"], truth, outputs.get("prediction_logits"))
+                    guesses["prediction"], logits["prediction"] = outputs["prediction"], outputs.get("prediction_logits")
             if baselines:
-                for name, guess in baseline_predictions(inputs, future).items():
-                    collect(f"baseline/{name}", guess, truth)
+                guesses.update({f"baseline/{name}": guess for name, guess in baseline_predictions(inputs, future).items()})
+            if guesses:
+                collect(truth, guesses, logits)
             logger.debug("evaluated %d of %d sequences", stop, num_sequences)
+            if on_progress is not None:
+                on_progress(stop - start)
 
     result: dict = {}
     for name in ("prediction", "reconstruction"):
-        if name in collected:
-            result[name] = summarize({m: torch.cat(v) for m, v in collected[name].items()})
+        if name in sums:
+            result[name] = sums[name].summary()
     if baselines:
-        result["baselines"] = {name: summarize({m: torch.cat(v) for m, v in collected[f"baseline/{name}"].items()}) for name in BASELINES}
+        result["baselines"] = {name: sums[f"baseline/{name}"].summary() for name in BASELINES}
     result["data"] = {"num_sequences": int(num_sequences), "num_input_frames": int(num_input_frames), "num_future_frames": int(future)}
     result["units"] = dict(UNITS)
     return result
@@ -217,6 +226,7 @@ def evaluate_data(
     device: str | torch.device | None = None,
     baselines: bool = True,
     block_sequences: int = DEFAULT_BLOCK_SEQUENCES,
+    on_progress: Callable[[int], None] | None = None,
 ) -> dict:
     """:func:`evaluate` on an :class:`~videoae.data.evaluation_sets.EvaluationData`, a block at a time.
 
@@ -225,7 +235,8 @@ def evaluate_data(
     counts, which gives the mean over all sequences.
 
     Args:
-        model, num_input_frames, num_future, batch_size, device, baselines: as for :func:`evaluate`.
+        model, num_input_frames, num_future, batch_size, device, baselines, on_progress: as for
+            :func:`evaluate` (``on_progress`` counts sequences of the whole data set).
         data: the videos, e.g. from :func:`~videoae.data.evaluation_sets.evaluation_data`.
         block_sequences: sequences loaded at once.
 
@@ -244,12 +255,11 @@ def evaluate_data(
                 batch_size=batch_size,
                 device=device,
                 baselines=baselines,
+                on_progress=on_progress,
             )
         )
         counts.append(len(block))
-        # Progress is worth a line only when there is more than one block to wait for.
-        level = logging.INFO if data.num_sequences > block_sequences else logging.DEBUG
-        logger.log(level, "evaluated %d of %d sequences", sum(counts), data.num_sequences)
+        logger.debug("evaluated %d of %d sequences", sum(counts), data.num_sequences)
     units, frames = results[0].pop("units"), results[0].pop("data")
     for result in results[1:]:
         del result["units"], result["data"]

@@ -17,15 +17,28 @@ sequences (:func:`summarize` does). The conventions, so that every number says w
   data range 1, K1 = 0.01, K2 = 0.03, population (not sample) covariances, computed only where
   the window fits inside the frame (no padding), then **averaged** over the frame's pixels and
   channels. It follows the definition of skimage's ``structural_similarity(..., gaussian_weights=True,
-  sigma=1.5, use_sample_covariance=False, data_range=1)`` (checked against a window-by-window implementation, not against skimage itself). Frames must be at least 11x11.
+  sigma=1.5, use_sample_covariance=False, data_range=1)`` (checked against a window-by-window
+  implementation, not against skimage itself). Frames must be at least 11x11.
 - ``psnr``: ``10 log10(1 / m)`` in dB, with ``m`` the frame's **mean** squared error per pixel
   (data range 1). A perfect frame would score +inf; ``m`` is floored at ``PSNR_MSE_FLOOR``, which
   caps PSNR at ``PSNR_CAP_DB`` (100 dB) so averages stay finite.
+
+How they are computed, so that scoring stays cheap next to a model's forward pass: in the inputs'
+dtype (float32 for models and videos), with each frame centred on its mean before SSIM's local
+variances are taken, and the target's local variance in float64 (inside a digit's stroke float32
+rounding would move SSIM); the per-frame values agree with a float64 computation to better than
+1e-6 relative in their averages (``tests/test_metrics_pinned.py``). :func:`score_predictions` scores
+several predictions of the same frames at once, computing the target's statistics once and a
+repeated frame (an ``expand``-ed tensor, as the baselines are) once per sequence, a few sequences
+at a time so that memory stays flat.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +47,7 @@ from torch import Tensor
 from videoae.errors import InvalidInputError
 
 PROBABILITY_CLAMP = 1e-7  # probabilities are clamped to [this, 1 - this] before the log
+LOG_PROBABILITY_CLAMP = math.log(PROBABILITY_CLAMP)
 PSNR_MSE_FLOOR = 1e-10  # per-pixel MSE floor for PSNR
 PSNR_CAP_DB = 10.0 * math.log10(1.0 / PSNR_MSE_FLOOR)  # the PSNR of a perfect frame: 100 dB
 
@@ -42,6 +56,8 @@ SSIM_SIGMA = 1.5  # Gaussian window standard deviation, in pixels
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 DATA_RANGE = 1.0  # frames hold values in [0, 1]
+# Frames scored at once: enough to spread each operation's overhead, few enough that memory stays flat.
+SCORE_CHUNK_FRAMES = 64
 
 METRICS = ("bce", "mse", "mae", "ssim", "psnr")
 UNITS = {
@@ -67,23 +83,57 @@ def _frames(x: Tensor, name: str) -> Tensor:
     return x
 
 
-def _pair(prediction: Tensor, target: Tensor, prediction_name: str = "prediction") -> tuple[Tensor, Tensor]:
-    """Validate two same-shaped frame tensors and bring them to one float dtype."""
+def _check_pair(prediction: Tensor, target: Tensor, prediction_name: str = "prediction") -> None:
+    """Validate two same-shaped frame tensors."""
     _frames(prediction, prediction_name)
     _frames(target, "target")
     if prediction.shape != target.shape:
         raise InvalidInputError(
             f"{prediction_name} and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}"
         )
-    dtype = torch.promote_types(torch.promote_types(prediction.dtype, target.dtype), torch.float32)
+
+
+def _common_dtype(*tensors: Tensor) -> torch.dtype:
+    """The float dtype metrics are computed in: the widest of the inputs', at least float32."""
+    return functools.reduce(torch.promote_types, [t.dtype for t in tensors], torch.float32)
+
+
+def _pair(prediction: Tensor, target: Tensor, prediction_name: str = "prediction") -> tuple[Tensor, Tensor]:
+    """Validate two same-shaped frame tensors and bring them to one float dtype."""
+    _check_pair(prediction, target, prediction_name)
+    dtype = _common_dtype(prediction, target)
     return prediction.to(dtype), target.to(dtype)
 
 
-def _sum_per_frame(values: Tensor) -> Tensor:
-    return values.flatten(2).sum(dim=2)  # (B, T)
+def _compact(x: Tensor) -> Tensor:
+    """``x`` with its broadcast (stride-0) time and channel axes cut to length 1, and its pixel axes
+    too when both are broadcast: the values an expanded tensor repeats, to be computed on once."""
+    index = [slice(None)] * x.dim()
+    for axis in range(1, x.dim() - 2):
+        if x.stride(axis) == 0:
+            index[axis] = slice(0, 1)
+    if x.stride(-1) == 0 and x.stride(-2) == 0:
+        index[-2:] = [slice(0, 1), slice(0, 1)]
+    return x[tuple(index)]
+
+
+def _per_frame(values: Tensor) -> Tensor:
+    """(B, T, C, H, W) values summed over each frame's channels and pixels: (B, T)."""
+    return values.flatten(2).sum(dim=2)
 
 
 # -- the metrics ----------------------------------------------------------------------------------
+
+
+def _bce_from_probabilities(probabilities: Tensor, target: Tensor) -> Tensor:
+    """Cross-entropy per frame of clamped probabilities (compact: broadcast over the target)."""
+    p = probabilities.clamp(PROBABILITY_CLAMP, 1.0)
+    # The upper clamp is applied to the log instead: 1 - 1e-7 has no float32 value, and the nearest
+    # one would make a confident wrong pixel cost 15.9 nats instead of 16.1.
+    log_not_p = torch.log1p(-p).clamp_min_(LOG_PROBABILITY_CLAMP)
+    log_odds = torch.log(p).sub_(log_not_p)
+    # y ln p + (1 - y) ln(1 - p) as one pass over the (possibly repeated) prediction's logs.
+    return _per_frame(torch.addcmul(log_not_p, target, log_odds)).neg_()
 
 
 def bce_per_frame(target: Tensor, *, probabilities: Tensor | None = None, logits: Tensor | None = None) -> Tensor:
@@ -96,37 +146,38 @@ def bce_per_frame(target: Tensor, *, probabilities: Tensor | None = None, logits
         logits: predicted logits, same shape; preferred (numerically stable). Give exactly one.
 
     Returns:
-        (B, T) cross-entropy per frame (float64 when computed from probabilities).
+        (B, T) cross-entropy per frame, in the inputs' float dtype (at least float32).
     """
     if (probabilities is None) == (logits is None):
         raise InvalidInputError("bce_per_frame needs exactly one of probabilities= or logits=")
     if logits is not None:
         logits, target = _pair(logits, target, "logits")
-        return _sum_per_frame(F.binary_cross_entropy_with_logits(logits, target, reduction="none"))
+        return _per_frame(F.binary_cross_entropy_with_logits(logits, target, reduction="none"))
     probabilities, target = _pair(probabilities, target, "probabilities")
-    # In float64: in float32, 1 - 1e-7 rounds to 1 - 1.19e-7 and the clamp would cost 15.9 nats.
-    probabilities, target = probabilities.double(), target.double()
-    p = probabilities.clamp(PROBABILITY_CLAMP, 1.0 - PROBABILITY_CLAMP)
-    return _sum_per_frame(-(target * torch.log(p) + (1.0 - target) * torch.log1p(-p)))
+    return _bce_from_probabilities(_compact(probabilities), target)
 
 
 def mse_per_frame(prediction: Tensor, target: Tensor) -> Tensor:
     """Squared error summed over each frame's pixels (and channels): (B, T)."""
     prediction, target = _pair(prediction, target)
-    return _sum_per_frame((prediction - target).square())
+    return _per_frame((prediction - target).square())
 
 
 def mae_per_frame(prediction: Tensor, target: Tensor) -> Tensor:
     """Absolute error summed over each frame's pixels (and channels): (B, T)."""
     prediction, target = _pair(prediction, target)
-    return _sum_per_frame((prediction - target).abs())
+    return _per_frame((prediction - target).abs())
+
+
+def _psnr(squared_error_sums: Tensor, num_values: int) -> Tensor:
+    mse = squared_error_sums / num_values
+    return 10.0 * torch.log10(DATA_RANGE**2 / mse.clamp_min(PSNR_MSE_FLOOR))
 
 
 def psnr_per_frame(prediction: Tensor, target: Tensor) -> Tensor:
     """PSNR in dB per frame, ``10 log10(1 / mean squared error per pixel)``, capped at 100 dB: (B, T)."""
     prediction, target = _pair(prediction, target)
-    mse = (prediction - target).square().flatten(2).mean(dim=2)
-    return 10.0 * torch.log10(DATA_RANGE**2 / mse.clamp_min(PSNR_MSE_FLOOR))
+    return _psnr(_per_frame((prediction - target).square()), prediction[0, 0].numel())
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, *, dtype: torch.dtype = torch.float64) -> Tensor:
@@ -136,13 +187,111 @@ def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, *, dtype
     return weights / weights.sum()
 
 
+@functools.lru_cache(maxsize=8)
 def _valid_filter_matrix(size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """(size - 10, size): row i holds the Gaussian window at columns i..i+10 (a valid convolution)."""
-    window = gaussian_window(dtype=dtype)
-    matrix = torch.zeros(size - SSIM_WINDOW + 1, size, dtype=dtype)
+    window = gaussian_window()  # float64, then rounded once to ``dtype``
+    matrix = torch.zeros(size - SSIM_WINDOW + 1, size, dtype=torch.float64)
     for i in range(matrix.shape[0]):
         matrix[i, i : i + SSIM_WINDOW] = window
-    return matrix.to(device)
+    return matrix.to(dtype=dtype, device=device)
+
+
+def _window_means(maps: Tensor) -> Tensor:
+    """SSIM's Gaussian-weighted local means of (..., H, W) maps where the window fits: (..., H-10, W-10).
+
+    The separable filter as two banded matrix products: on a CPU faster than an 11-tap
+    convolution (depthwise convolutions over maps stored last included, once the transposes they
+    need are counted), and the first product is one large matrix product over every row of every map.
+    """
+    height, width = maps.shape[-2:]
+    rows = _valid_filter_matrix(height, maps.dtype, maps.device)  # (H-10, H)
+    cols = _valid_filter_matrix(width, maps.dtype, maps.device)  # (W-10, W)
+    return torch.matmul(rows, torch.matmul(maps, cols.T))
+
+
+C1 = (SSIM_K1 * DATA_RANGE) ** 2
+C2 = (SSIM_K2 * DATA_RANGE) ** 2
+
+
+@dataclass
+class _Moments:
+    """SSIM's local statistics of frames, computed on the frames minus their own mean.
+
+    Centring keeps variances and covariances (differences of nearly equal local means) exact
+    enough in float32: without it, a frame of almost constant grey loses its variance to rounding.
+    Frames that hold one value each (an expanded mean) are kept as that value: their local mean is
+    the value and their variance zero, with no filtering at all.
+    """
+
+    offset: Tensor  # (B, T, C, 1, 1): each frame's mean
+    centred: Tensor | None  # (B, T, C, H, W): the frames minus their mean; None for constant frames
+    mean: Tensor | None  # (B, T, C, H-10, W-10): local mean of the centred frames
+    variance: Tensor | None  # their local variance
+
+    @classmethod
+    def of(cls, frames: Tensor, *, wide: bool = False) -> _Moments:
+        """The moments of ``frames``; ``wide``: compute the variance in float64, then round it."""
+        offset = frames.mean(dim=(-2, -1), keepdim=True)
+        if frames.shape[-2:] == (1, 1):
+            return cls(offset, None, None, None)
+        maps = frames.new_empty((2, *frames.shape), dtype=torch.float64 if wide else frames.dtype)
+        centred = torch.sub(frames, offset, out=maps[0])
+        torch.mul(centred, centred, out=maps[1])
+        mean, square = _window_means(maps).unbind(0)
+        variance = square.addcmul_(mean, mean, value=-1.0)
+        return cls(offset, centred.to(frames.dtype), mean.to(frames.dtype), variance.to(frames.dtype))
+
+
+@dataclass
+class _TargetMoments:
+    """A target's SSIM terms that do not depend on the prediction, computed once for all of them.
+
+    Its variance is computed in float64, then rounded: inside a digit's stroke, far from the
+    frame's mean, the local variance is zero, and float32 computes it as +-1e-7, which next to
+    C2 = 9e-4 moved the SSIM of low-SSIM predictions by 1e-6 relative. Predictions need no such
+    care: this is the one place where float32 changed a digit.
+    """
+
+    moments: _Moments
+    four_mu: Tensor  # 4 mu_y (the luminance term below is doubled, saving a pass)
+    mu_square_c1: Tensor  # mu_y^2 + C1
+    variance_c2: Tensor  # variance + C2
+
+    @classmethod
+    def of(cls, frames: Tensor) -> _TargetMoments:
+        moments = _Moments.of(frames, wide=True)
+        mu = moments.mean + moments.offset
+        return cls(moments, mu * 4, torch.mul(mu, mu).add_(C1), moments.variance + C2)
+
+
+def _ssim_from_moments(x: _Moments, y: _TargetMoments) -> Tensor:
+    """Mean SSIM over each frame's pixels and channels, (B, T), of frames ``x`` against target frames ``y``.
+
+    The map is ``(2 mu_x mu_y + C1)(2 cov + C2) / ((mu_x^2 + mu_y^2 + C1)(var_x + var_y + C2))``,
+    written with the factor 2 of the covariance moved into the luminance term.
+    """
+    mu_x = x.offset if x.mean is None else x.mean + x.offset
+    luminance = torch.addcmul(y.mu_square_c1.new_tensor(2 * C1), mu_x, y.four_mu)  # 2 (2 mu_x mu_y + C1)
+    denominator = torch.addcmul(y.mu_square_c1, mu_x, mu_x)
+    if x.centred is None:  # a constant frame: no variance, no covariance
+        numerator = luminance.mul_(C2 / 2)
+        denominator = denominator.mul_(y.variance_c2)
+    else:
+        products = _window_means(x.centred * y.moments.centred)
+        numerator = luminance.mul_(products.addcmul_(x.mean, y.moments.mean, value=-1.0).add_(C2 / 2))
+        denominator = denominator.mul_(x.variance + y.variance_c2)
+    return numerator.div_(denominator).mean(dim=(-2, -1)).mean(dim=2)
+
+
+def _check_ssim_size(frames: Tensor) -> None:
+    height, width = frames.shape[-2:]
+    if height < SSIM_WINDOW or width < SSIM_WINDOW:
+        raise InvalidInputError(f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {height}x{width}")
+
+
+def _with_channels(x: Tensor) -> Tensor:
+    return x.unsqueeze(2) if x.dim() == 4 else x
 
 
 def ssim_per_frame(prediction: Tensor, target: Tensor) -> Tensor:
@@ -156,27 +305,8 @@ def ssim_per_frame(prediction: Tensor, target: Tensor) -> Tensor:
         (B, T) SSIM per frame; 1 for a perfect prediction.
     """
     prediction, target = _pair(prediction, target)
-    if prediction.dim() == 4:
-        prediction, target = prediction.unsqueeze(2), target.unsqueeze(2)
-    batch, steps, channels, height, width = prediction.shape
-    if height < SSIM_WINDOW or width < SSIM_WINDOW:
-        raise InvalidInputError(f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {height}x{width}")
-    x = prediction.reshape(-1, height, width)
-    y = target.reshape(-1, height, width)
-    maps = torch.stack([x, y, x * x, y * y, x * y], dim=1)  # (N, 5, H, W)
-    # The separable Gaussian filter as two banded matrix products (valid part only): much faster
-    # on a CPU than a convolution with an 11-tap kernel.
-    rows = _valid_filter_matrix(height, maps.dtype, maps.device)  # (H-10, H)
-    cols = _valid_filter_matrix(width, maps.dtype, maps.device)  # (W-10, W)
-    maps = rows @ maps @ cols.T  # (N, 5, H-10, W-10)
-    mu_x, mu_y, xx, yy, xy = maps.unbind(dim=1)
-    var_x = xx - mu_x * mu_x
-    var_y = yy - mu_y * mu_y
-    cov = xy - mu_x * mu_y
-    c1 = (SSIM_K1 * DATA_RANGE) ** 2
-    c2 = (SSIM_K2 * DATA_RANGE) ** 2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.reshape(batch, steps, -1).mean(dim=2)
+    _check_ssim_size(target)
+    return score_predictions(target, {"": prediction}, metrics=("ssim",))[""]["ssim"]
 
 
 def per_frame_metrics(prediction: Tensor, target: Tensor, *, logits: Tensor | None = None) -> dict[str, Tensor]:
@@ -187,14 +317,114 @@ def per_frame_metrics(prediction: Tensor, target: Tensor, *, logits: Tensor | No
         target: the true frames, same shape.
         logits: the logits behind ``prediction`` if the model has them (used for ``bce``).
     """
-    bce = bce_per_frame(target, logits=logits) if logits is not None else bce_per_frame(target, probabilities=prediction)
-    return {
-        "bce": bce,
-        "mse": mse_per_frame(prediction, target),
-        "mae": mae_per_frame(prediction, target),
-        "ssim": ssim_per_frame(prediction, target),
-        "psnr": psnr_per_frame(prediction, target),
-    }
+    return score_predictions(target, {"": prediction}, logits=None if logits is None else {"": logits})[""]
+
+
+def _chunk_sequences(target: Tensor) -> int:
+    """Sequences scored at once: about ``SCORE_CHUNK_FRAMES`` frames, at least one sequence."""
+    frames_per_sequence = max(1, target[0].numel() // (target.shape[-1] * target.shape[-2]))
+    return max(1, SCORE_CHUNK_FRAMES // frames_per_sequence)
+
+
+def score_predictions(
+    target: Tensor,
+    predictions: Mapping[str, Tensor],
+    *,
+    logits: Mapping[str, Tensor] | None = None,
+    metrics: Sequence[str] = METRICS,
+) -> dict[str, dict[str, Tensor]]:
+    """Every metric of several predictions of the same target frames, each (B, T).
+
+    Gives the values of :func:`per_frame_metrics` for each prediction, with less work: the
+    target's SSIM statistics are computed once for all predictions; a prediction that repeats one
+    frame over time or one value over a frame (an ``expand``-ed tensor, as the baselines are) is
+    filtered once, not once per frame; and a few sequences are scored at a time, so no frame's
+    intermediate maps outlive its chunk and memory stays flat however many frames there are.
+
+    Args:
+        target: (B, T, ...) true frames in [0, 1].
+        predictions: name -> predicted frames, each target's shape (or expanded to it).
+        logits: name -> the logits behind that prediction, where a model gives them (for ``bce``).
+        metrics: the metrics to compute (default all of :data:`METRICS`).
+
+    Returns:
+        ``{name: {metric: (B, T) values}}``.
+    """
+    logits = dict(logits or {})
+    if unknown := set(logits) - set(predictions):
+        raise InvalidInputError(f"logits given for {sorted(unknown)} but no such prediction")
+    if unknown := set(metrics) - set(METRICS):
+        raise InvalidInputError(f"unknown metric(s) {sorted(unknown)}; choose from {', '.join(METRICS)}")
+    _frames(target, "target")
+    for name, prediction in predictions.items():
+        _check_pair(prediction, target, f"prediction {name}".strip())
+    for values in logits.values():
+        _check_pair(values, target, "logits")
+    dtype = _common_dtype(target, *predictions.values(), *logits.values())
+    target = _with_channels(target.to(dtype))
+    # Compacted before the conversion, which would write out every repeated value.
+    compact = {name: _compact(_with_channels(p)).to(dtype) for name, p in predictions.items()}
+    full_logits = {name: _with_channels(values).to(dtype) for name, values in logits.items()}
+    if "ssim" in metrics:
+        _check_ssim_size(target)
+    num_values = target[0, 0].numel()
+    parts: dict[str, dict[str, list[Tensor]]] = {name: {metric: [] for metric in metrics} for name in predictions}
+    step = _chunk_sequences(target)
+    for start in range(0, target.shape[0], step):
+        y = target[start : start + step]
+        y_moments = _TargetMoments.of(y) if "ssim" in metrics else None
+        for name, prediction in compact.items():
+            x = prediction[start : start + step]
+            out = parts[name]
+            difference = x - y
+            squared = _per_frame(difference.square()) if "mse" in metrics or "psnr" in metrics else None
+            if "bce" in metrics:
+                if name in full_logits:
+                    bce = _per_frame(F.binary_cross_entropy_with_logits(full_logits[name][start : start + step], y, reduction="none"))
+                else:
+                    bce = _bce_from_probabilities(x, y)
+                out["bce"].append(bce)
+            if "mse" in metrics:
+                out["mse"].append(squared)
+            if "mae" in metrics:
+                out["mae"].append(_per_frame(difference.abs_()))
+            if "ssim" in metrics:
+                out["ssim"].append(_ssim_from_moments(_Moments.of(x), y_moments))
+            if "psnr" in metrics:
+                out["psnr"].append(_psnr(squared, num_values))
+    return {name: {metric: torch.cat(values) for metric, values in scores.items()} for name, scores in parts.items()}
+
+
+class MetricSums:
+    """Running sums of per-frame metrics over sequences, for :func:`summarize`'s means without
+    keeping every sequence's values."""
+
+    def __init__(self) -> None:
+        self._sums: dict[str, Tensor] = {}
+        self._count = 0
+
+    def add(self, per_frame: Mapping[str, Tensor]) -> None:
+        """Add the (N, T) values of N more sequences (T the same every time)."""
+        counts = set()
+        for name, values in per_frame.items():
+            if not isinstance(values, Tensor) or values.dim() != 2 or values.numel() == 0:
+                raise InvalidInputError(f"MetricSums needs a non-empty (sequences, frames) tensor per metric; {name!r} is not")
+            counts.add(values.shape[0])
+            total = values.detach().double().sum(dim=0).cpu()  # (T,)
+            if name in self._sums and self._sums[name].shape != total.shape:
+                raise InvalidInputError(f"{name!r} has {total.numel()} frames per sequence, earlier values {self._sums[name].numel()}")
+            self._sums[name] = self._sums[name] + total if name in self._sums else total
+        if len(counts) > 1:
+            raise InvalidInputError("every metric must hold values of the same sequences")
+        self._count += counts.pop() if counts else 0
+
+    def summary(self) -> dict:
+        """As :func:`summarize` of every value added."""
+        if not self._count:
+            raise InvalidInputError("no values to summarize: add the scores of at least one sequence")
+        summary: dict = {name: float(total.sum()) / (self._count * total.numel()) for name, total in self._sums.items()}
+        summary["per_frame"] = {name: [float(v) / self._count for v in total] for name, total in self._sums.items()}
+        return summary
 
 
 def summarize(per_frame: dict[str, Tensor]) -> dict:
