@@ -38,24 +38,19 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from videoae.errors import InvalidInputError
+from videoae.evaluation.ssim import DATA_RANGE, Moments, TargetMoments, check_ssim_size, ssim_from_moments
 
 PROBABILITY_CLAMP = 1e-7  # probabilities are clamped to [this, 1 - this] before the log
 LOG_PROBABILITY_CLAMP = math.log(PROBABILITY_CLAMP)
 PSNR_MSE_FLOOR = 1e-10  # per-pixel MSE floor for PSNR
 PSNR_CAP_DB = 10.0 * math.log10(1.0 / PSNR_MSE_FLOOR)  # the PSNR of a perfect frame: 100 dB
 
-SSIM_WINDOW = 11  # Gaussian window side (Wang et al. 2004)
-SSIM_SIGMA = 1.5  # Gaussian window standard deviation, in pixels
-SSIM_K1 = 0.01
-SSIM_K2 = 0.03
-DATA_RANGE = 1.0  # frames hold values in [0, 1]
 # Frames scored at once: enough to spread each operation's overhead, few enough that memory stays flat.
 SCORE_CHUNK_FRAMES = 64
 
@@ -180,116 +175,6 @@ def psnr_per_frame(prediction: Tensor, target: Tensor) -> Tensor:
     return _psnr(_per_frame((prediction - target).square()), prediction[0, 0].numel())
 
 
-def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA, *, dtype: torch.dtype = torch.float64) -> Tensor:
-    """The normalised 1-D Gaussian (size,) whose outer product is SSIM's 2-D window."""
-    offsets = torch.arange(size, dtype=dtype) - (size - 1) / 2
-    weights = torch.exp(-(offsets**2) / (2 * sigma**2))
-    return weights / weights.sum()
-
-
-@functools.lru_cache(maxsize=8)
-def _valid_filter_matrix(size: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(size - 10, size): row i holds the Gaussian window at columns i..i+10 (a valid convolution)."""
-    window = gaussian_window()  # float64, then rounded once to ``dtype``
-    matrix = torch.zeros(size - SSIM_WINDOW + 1, size, dtype=torch.float64)
-    for i in range(matrix.shape[0]):
-        matrix[i, i : i + SSIM_WINDOW] = window
-    return matrix.to(dtype=dtype, device=device)
-
-
-def _window_means(maps: Tensor) -> Tensor:
-    """SSIM's Gaussian-weighted local means of (..., H, W) maps where the window fits: (..., H-10, W-10).
-
-    The separable filter as two banded matrix products: on a CPU faster than an 11-tap
-    convolution (depthwise convolutions over maps stored last included, once the transposes they
-    need are counted), and the first product is one large matrix product over every row of every map.
-    """
-    height, width = maps.shape[-2:]
-    rows = _valid_filter_matrix(height, maps.dtype, maps.device)  # (H-10, H)
-    cols = _valid_filter_matrix(width, maps.dtype, maps.device)  # (W-10, W)
-    return torch.matmul(rows, torch.matmul(maps, cols.T))
-
-
-C1 = (SSIM_K1 * DATA_RANGE) ** 2
-C2 = (SSIM_K2 * DATA_RANGE) ** 2
-
-
-@dataclass
-class _Moments:
-    """SSIM's local statistics of frames, computed on the frames minus their own mean.
-
-    Centring keeps variances and covariances (differences of nearly equal local means) exact
-    enough in float32: without it, a frame of almost constant grey loses its variance to rounding.
-    Frames that hold one value each (an expanded mean) are kept as that value: their local mean is
-    the value and their variance zero, with no filtering at all.
-    """
-
-    offset: Tensor  # (B, T, C, 1, 1): each frame's mean
-    centred: Tensor | None  # (B, T, C, H, W): the frames minus their mean; None for constant frames
-    mean: Tensor | None  # (B, T, C, H-10, W-10): local mean of the centred frames
-    variance: Tensor | None  # their local variance
-
-    @classmethod
-    def of(cls, frames: Tensor, *, wide: bool = False) -> _Moments:
-        """The moments of ``frames``; ``wide``: compute the variance in float64, then round it."""
-        offset = frames.mean(dim=(-2, -1), keepdim=True)
-        if frames.shape[-2:] == (1, 1):
-            return cls(offset, None, None, None)
-        maps = frames.new_empty((2, *frames.shape), dtype=torch.float64 if wide else frames.dtype)
-        centred = torch.sub(frames, offset, out=maps[0])
-        torch.mul(centred, centred, out=maps[1])
-        mean, square = _window_means(maps).unbind(0)
-        variance = square.addcmul_(mean, mean, value=-1.0)
-        return cls(offset, centred.to(frames.dtype), mean.to(frames.dtype), variance.to(frames.dtype))
-
-
-@dataclass
-class _TargetMoments:
-    """A target's SSIM terms that do not depend on the prediction, computed once for all of them.
-
-    Its variance is computed in float64, then rounded: inside a digit's stroke, far from the
-    frame's mean, the local variance is zero, and float32 computes it as +-1e-7, which next to
-    C2 = 9e-4 moved the SSIM of low-SSIM predictions by 1e-6 relative. Predictions need no such
-    care: this is the one place where float32 changed a digit.
-    """
-
-    moments: _Moments
-    four_mu: Tensor  # 4 mu_y (the luminance term below is doubled, saving a pass)
-    mu_square_c1: Tensor  # mu_y^2 + C1
-    variance_c2: Tensor  # variance + C2
-
-    @classmethod
-    def of(cls, frames: Tensor) -> _TargetMoments:
-        moments = _Moments.of(frames, wide=True)
-        mu = moments.mean + moments.offset
-        return cls(moments, mu * 4, torch.mul(mu, mu).add_(C1), moments.variance + C2)
-
-
-def _ssim_from_moments(x: _Moments, y: _TargetMoments) -> Tensor:
-    """Mean SSIM over each frame's pixels and channels, (B, T), of frames ``x`` against target frames ``y``.
-
-    The map is ``(2 mu_x mu_y + C1)(2 cov + C2) / ((mu_x^2 + mu_y^2 + C1)(var_x + var_y + C2))``,
-    written with the factor 2 of the covariance moved into the luminance term.
-    """
-    mu_x = x.offset if x.mean is None else x.mean + x.offset
-    luminance = torch.addcmul(y.mu_square_c1.new_tensor(2 * C1), mu_x, y.four_mu)  # 2 (2 mu_x mu_y + C1)
-    denominator = torch.addcmul(y.mu_square_c1, mu_x, mu_x)
-    if x.centred is None:  # a constant frame: no variance, no covariance
-        numerator = luminance.mul_(C2 / 2)
-        denominator = denominator.mul_(y.variance_c2)
-    else:
-        products = _window_means(x.centred * y.moments.centred)
-        numerator = luminance.mul_(products.addcmul_(x.mean, y.moments.mean, value=-1.0).add_(C2 / 2))
-        denominator = denominator.mul_(x.variance + y.variance_c2)
-    return numerator.div_(denominator).mean(dim=(-2, -1)).mean(dim=2)
-
-
-def _check_ssim_size(frames: Tensor) -> None:
-    height, width = frames.shape[-2:]
-    if height < SSIM_WINDOW or width < SSIM_WINDOW:
-        raise InvalidInputError(f"SSIM needs frames of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {height}x{width}")
-
-
 def _with_channels(x: Tensor) -> Tensor:
     return x.unsqueeze(2) if x.dim() == 4 else x
 
@@ -305,7 +190,7 @@ def ssim_per_frame(prediction: Tensor, target: Tensor) -> Tensor:
         (B, T) SSIM per frame; 1 for a perfect prediction.
     """
     prediction, target = _pair(prediction, target)
-    _check_ssim_size(target)
+    check_ssim_size(target)
     return score_predictions(target, {"": prediction}, metrics=("ssim",))[""]["ssim"]
 
 
@@ -366,13 +251,13 @@ def score_predictions(
     compact = {name: _compact(_with_channels(p)).to(dtype) for name, p in predictions.items()}
     full_logits = {name: _with_channels(values).to(dtype) for name, values in logits.items()}
     if "ssim" in metrics:
-        _check_ssim_size(target)
+        check_ssim_size(target)
     num_values = target[0, 0].numel()
     parts: dict[str, dict[str, list[Tensor]]] = {name: {metric: [] for metric in metrics} for name in predictions}
     step = _chunk_sequences(target)
     for start in range(0, target.shape[0], step):
         y = target[start : start + step]
-        y_moments = _TargetMoments.of(y) if "ssim" in metrics else None
+        y_moments = TargetMoments.of(y) if "ssim" in metrics else None
         for name, prediction in compact.items():
             x = prediction[start : start + step]
             out = parts[name]
@@ -389,7 +274,7 @@ def score_predictions(
             if "mae" in metrics:
                 out["mae"].append(_per_frame(difference.abs_()))
             if "ssim" in metrics:
-                out["ssim"].append(_ssim_from_moments(_Moments.of(x), y_moments))
+                out["ssim"].append(ssim_from_moments(Moments.of(x), y_moments))
             if "psnr" in metrics:
                 out["psnr"].append(_psnr(squared, num_values))
     return {name: {metric: torch.cat(values) for metric, values in scores.items()} for name, scores in parts.items()}
