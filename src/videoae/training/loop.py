@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from videoae import __version__
 from videoae.atomic import write_json_atomically
@@ -40,6 +39,7 @@ from videoae.training import distributed
 from videoae.training.config import RunConfig, TrainConfig
 from videoae.training.metrics_log import MetricsLog, check_tensorboard
 from videoae.training.periodic_eval import evaluate_during_training, score
+from videoae.training.progress import TrainingProgress
 from videoae.training.runtime import resolve_precision, training_settings
 from videoae.training.stop_request import StopRequest
 
@@ -336,13 +336,15 @@ class _Trainer:
         self.window_start, self.timed_steps = time.perf_counter(), 0
         started = time.monotonic()
         stop_reason = "max_steps"
-        bar = tqdm(total=config.max_steps, initial=self.step, disable=not self.progress, unit="step", dynamic_ncols=True)
+        bar = TrainingProgress(
+            step=self.step, max_steps=config.max_steps, max_minutes=config.max_minutes, started=started, enabled=self.progress
+        )
         saved_at = self.step
         stop = StopRequest()
         try:
             for batch in loader:
                 self._train_step(batch)
-                bar.update(1)
+                bar.update(self.step)
                 if self.step % config.log_every == 0 or self.step == config.max_steps:
                     self._log(bar)
                 # Evaluate before saving: a kill during the evaluation then resumes before this step
@@ -426,7 +428,7 @@ class _Trainer:
         last = self.run_dir / LAST_CHECKPOINT
         return f"the last good checkpoint {last} is kept" if last.exists() else "no checkpoint was written"
 
-    def _log(self, bar: tqdm) -> None:
+    def _log(self, bar: TrainingProgress) -> None:
         self._check_finite()
         values = torch.stack([self.window_loss, *self.window_parts.values()]) / self.window_steps
         distributed.all_reduce_sum(self.dist, values)
@@ -436,7 +438,7 @@ class _Trainer:
         record.update(dict(zip(self.window_parts, values[1:])))
         record["seq_per_s"] = self.timed_steps * self.config.batch_size / max(elapsed, 1e-9)
         self._record(record)
-        bar.set_postfix(loss=f"{values[0]:.1f}", seq_s=f"{record['seq_per_s']:.1f}")
+        bar.set_stats(loss=values[0], seq_per_s=record["seq_per_s"])
         self._reset_window()
         self.window_start, self.timed_steps = time.perf_counter(), 0
 

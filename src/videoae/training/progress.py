@@ -1,0 +1,104 @@
+"""The training progress bar: it follows whichever limit ends the run.
+
+A run bounded by steps shows steps done of ``max_steps``, with tqdm's own rate and ETA. A run with
+a time budget (``max_minutes``) shows the fraction of the budget used (or of the steps, whichever
+is further along), the elapsed time and an ETA that never exceeds what is left of the budget, with
+the step count, loss and sequences per second beside it::
+
+    train  37%|███▋      | 02:58<05:02 of 08:00, step 4985, loss 512.3, 45.1 seq/s
+"""
+
+from __future__ import annotations
+
+import time
+
+from tqdm import tqdm
+
+BAR_UNITS = 1000  # resolution of a time-budget bar
+REDRAW_SECONDS = 0.5  # how often the budget bar's text is rebuilt
+
+
+class _BudgetBar(tqdm):
+    """A tqdm bar whose text after the bar is ``budget_text`` (tqdm's postfix would start with a comma)."""
+
+    budget_text = ""
+
+    @property
+    def format_dict(self) -> dict:
+        return {**super().format_dict, "budget": self.budget_text}
+
+
+class TrainingProgress:
+    """A progress bar for the training loop (does nothing when disabled).
+
+    Args:
+        step: the step the run starts (or resumes) at.
+        max_steps: the step at which the run ends.
+        max_minutes: the run's time budget from ``started`` (0: none, the steps bound the run).
+        started: ``time.monotonic()`` when the budget began.
+        enabled: draw the bar (on stderr).
+    """
+
+    def __init__(self, *, step: int, max_steps: int, max_minutes: float, started: float, enabled: bool) -> None:
+        self.first_step, self.max_steps, self.started = step, max_steps, started
+        self.budget = max_minutes * 60.0
+        self.loss: float | None = None
+        self.seq_per_s: float | None = None
+        self._drawn = 0.0
+        if self.budget > 0:
+            self.bar = _BudgetBar(
+                total=BAR_UNITS,
+                disable=not enabled,
+                desc="train",
+                dynamic_ncols=True,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {budget}",
+            )
+        else:
+            self.bar = tqdm(total=max_steps, initial=step, disable=not enabled, desc="train", unit="step", dynamic_ncols=True)
+
+    def update(self, step: int) -> None:
+        """Record that ``step`` steps are done."""
+        if self.bar.disable:
+            return
+        if self.budget <= 0:
+            self.bar.update(step - self.bar.n)
+            return
+        now = time.monotonic()
+        if now - self._drawn < REDRAW_SECONDS and step < self.max_steps:
+            return
+        self._drawn = now
+        elapsed = now - self.started
+        fraction, remaining, steps_bound = self.estimate(step, elapsed)
+        text = f"{_clock(elapsed)}<{_clock(remaining)} of {_clock(self.budget)}, step {step}"
+        if steps_bound:
+            text += f"/{self.max_steps}"
+        if self.loss is not None:
+            text += f", loss {self.loss:.1f}, {self.seq_per_s:.1f} seq/s"
+        self.bar.budget_text = text
+        self.bar.update(round(fraction * BAR_UNITS) - self.bar.n)
+
+    def estimate(self, step: int, elapsed: float) -> tuple[float, float, bool]:
+        """(fraction done, seconds left, whether the steps end the run first) of a time-budget run.
+
+        The seconds left are those of the budget, or fewer when the steps, at the rate of this
+        run so far, will end it sooner: never more than the budget has left.
+        """
+        budget_left = max(0.0, self.budget - elapsed)
+        done = step - self.first_step
+        steps_left = (self.max_steps - step) * elapsed / done if done > 0 and elapsed > 0 else float("inf")
+        fraction = max(min(1.0, elapsed / self.budget), step / self.max_steps)
+        return min(1.0, fraction), min(budget_left, steps_left), steps_left < budget_left
+
+    def set_stats(self, *, loss: float, seq_per_s: float) -> None:
+        """The latest logged loss and throughput, shown beside the bar."""
+        self.loss, self.seq_per_s = loss, seq_per_s
+        if self.budget <= 0:
+            self.bar.set_postfix(loss=f"{loss:.1f}", seq_s=f"{seq_per_s:.1f}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _clock(seconds: float) -> str:
+    """Seconds as ``MM:SS`` or ``H:MM:SS``, as tqdm shows its own times."""
+    return tqdm.format_interval(seconds)
