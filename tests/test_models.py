@@ -171,6 +171,8 @@ def test_bad_calls_and_configs_are_rejected_clearly() -> None:
     model = build_model("tiny", **SMALL)
     with pytest.raises(InvalidInputError, match="num_future"):
         model.predict(_frames(), num_future=0)
+    with pytest.raises(InvalidInputError, match="num_future must be an integer"):
+        model.predict(_frames(), num_future=2.5)
     with pytest.raises(InvalidInputError, match="future frames"):
         model(_frames())
     with pytest.raises(InvalidInputError, match="no future predictor"):
@@ -236,7 +238,7 @@ def test_the_readout_bias_starts_where_asked() -> None:
     model = build_model("conv-small", readout_bias=-2.92)
     for decoder in (model.reconstructor, model.predictor):
         assert torch.all(decoder.readout.bias == -2.92)
-    assert not torch.all(build_model("conv-small").predictor.readout.bias == -2.92)
+    assert not torch.all(build_model("conv-small", readout_bias=0.0).predictor.readout.bias == -2.92)
 
 
 def test_a_warp_moves_the_fed_frame_along_its_flow() -> None:
@@ -250,3 +252,10 @@ def test_a_warp_moves_the_fed_frame_along_its_flow() -> None:
     torch.testing.assert_close(moved, expected, rtol=0, atol=1e-6)
     with pytest.raises(InvalidInputError, match="warp"):
         ModelConfig(skip_connection="warp")  # a flat model has no grid to move along
+
+
+def test_float64_frames_are_computed_in_the_models_own_precision() -> None:
+    model = build_model("tiny", **SMALL)
+    frames = _frames()
+    torch.testing.assert_close(model.predict(frames.double(), 2), model.predict(frames, 2))
+    assert model.predict(frames.double(), 2).dtype == torch.float32

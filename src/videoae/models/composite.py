@@ -28,6 +28,7 @@ from videoae.models.cores import (
 )
 from videoae.models.lstm import LSTMLayer, State
 from videoae.models.warp import FlowWarp
+from videoae.validation import check_int
 
 SKIP_CLAMP = 0.01  # fed frames are clamped to [this, 1 - this] before their logit (at most 4.6 nats)
 
@@ -42,6 +43,12 @@ def evaluation_mode(model: nn.Module) -> Iterator[None]:
             yield
     finally:
         model.train(was_training)
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating-point type of a model's parameters (float32 for a model without any)."""
+    parameter = next(model.parameters(), None)
+    return parameter.dtype if parameter is not None else torch.float32
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -197,7 +204,8 @@ class CompositeModel(nn.Module):
         # On CUDA this check would stall the step on the host, so it runs on CPU only.
         if frames.device.type == "cpu" and not torch.isfinite(frames).all():
             raise InvalidInputError(f"{name} contains NaN or infinite values")
-        return to_model_space(frames.transpose(0, 1), self.config)
+        # Frames in another float type (float64 from numpy, say) are computed in the model's own.
+        return to_model_space(frames.transpose(0, 1).to(model_dtype(self)), self.config)
 
     def _to_batch_major(self, values: Tensor) -> Tensor:
         """(T, B, ...) in model space -> (B, T, *frame_shape)."""
@@ -305,9 +313,7 @@ class CompositeModel(nn.Module):
         """
         if self.predictor is None:
             raise InvalidInputError("this model has no future predictor (config predict=False)")
-        steps = self.config.num_future_frames if num_future is None else int(num_future)
-        if steps < 1:
-            raise InvalidInputError(f"num_future must be >= 1, got {steps}")
+        steps = self.config.num_future_frames if num_future is None else check_int("num_future", num_future, 1)
         with evaluation_mode(self):
             x = self._to_time_major(frames, "frames")
             outputs = self.predictor(self._encode(x), steps, first_input=self._first_input(self.predictor, x))
