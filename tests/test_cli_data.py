@@ -107,3 +107,56 @@ def test_read_only_folder_fails_before_generating(tmp_path, capsys, monkeypatch)
     monkeypatch.setattr("videoae.data.moving_mnist.generate", lambda *a, **k: pytest.fail("generated anyway"))
     code, _, stderr = run(capsys, "data", "generate", "--num", "1", "-o", str(tmp_path / "seq.npy"))
     assert code == 2 and "cannot write into" in stderr
+
+
+# -- one GIF per sequence, and progress ---------------------------------------------------------------
+
+
+def test_generate_as_gif_writes_one_64x64_gif_per_sequence(tmp_path, capsys, monkeypatch):
+    import videoae.cli.data
+
+    monkeypatch.setattr(videoae.cli.data, "GENERATE_BLOCK", 2)  # three blocks for three sequences
+    out = tmp_path / "clips"
+    code, stdout, _ = run(capsys, "data", "generate", "--format", "gif", "--num", "3", "--start", "7", "-o", str(out))
+    assert code == 0 and str(out) in stdout
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["sequence_000007.gif", "sequence_000008.gif", "sequence_000009.gif"]
+    expected = generate(3, start=7)
+    for name, video in zip(names, expected):
+        with Image.open(out / name) as gif:
+            frames = np.stack([np.array(frame.convert("L")) for frame in ImageSequence.Iterator(gif)])
+        np.testing.assert_array_equal(frames, video)  # 20 frames of 64x64, every byte
+
+
+def test_generate_in_blocks_writes_the_same_bytes(tmp_path, capsys, monkeypatch):
+    import videoae.cli.data
+
+    monkeypatch.setattr(videoae.cli.data, "GENERATE_BLOCK", 3)
+    out = tmp_path / "seq.npy"
+    assert run(capsys, "data", "generate", "--num", "7", "--start", "2", "-o", str(out))[0] == 0
+    np.testing.assert_array_equal(np.load(out).transpose(1, 0, 2, 3), generate(7, start=2))
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["-o", "clips"], "add --format gif"),
+        (["-o", "clip.gif"], "add --format gif"),
+        (["--format", "gif", "-o", "clip.gif"], "give a folder"),
+    ],
+)
+def test_output_names_that_do_not_match_the_format_are_refused(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, _, stderr = run(capsys, "data", "generate", "--num", "1", *argv)
+    assert code == 2 and stderr.count("\n") == 1 and message in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_shows_its_phases_on_a_terminal_only(tmp_path, capsys, monkeypatch):
+    import videoae.cli.progress
+
+    code, _, stderr = run(capsys, "data", "generate", "--num", "2", "-o", str(tmp_path / "quiet.npy"))
+    assert code == 0 and stderr == ""  # a log or a pipe gets no bar
+    monkeypatch.setattr(videoae.cli.progress, "on_terminal", lambda: True)
+    code, _, stderr = run(capsys, "data", "generate", "--num", "2", "-o", str(tmp_path / "loud.npy"))
+    assert code == 0 and "generating" in stderr and "writing" in stderr

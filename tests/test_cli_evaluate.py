@@ -266,3 +266,61 @@ def test_an_autoencoder_is_scored_on_reconstruction_and_cannot_predict(tmp_path,
     assert set(json.loads(out.read_text())) == {"reconstruction", "baselines", "data", "checkpoint"}
     assert "without a future predictor" in fails(capsys, "predict", checkpoint, clips, "-o", tmp_path / "p")
     assert "no future predictor" in fails(capsys, "eval", checkpoint, "--plot", tmp_path / "x.png")
+
+
+# -- what predict can use -----------------------------------------------------------------------------
+
+
+def test_generated_gifs_are_predicted_as_they_are(trained_run, tmp_path, capsys):
+    clips = tmp_path / "clips"
+    assert run(capsys, "data", "generate", "--format", "gif", "--num", "2", "-o", clips)[0] == 0
+    out = tmp_path / "out"
+    code, stdout, stderr = run(capsys, "predict", trained_run, *sorted(clips.iterdir()), "-o", out)
+    assert code == 0 and "resiz" not in stderr
+    assert np.load(out / "sequence_000001_prediction.npy").shape == (10, 64, 64)
+
+
+@pytest.mark.parametrize("num, picture", [(1, "one video inside a border"), (4, "2 x 2 videos side by side")])
+@pytest.mark.parametrize("resize", [False, True])
+def test_preview_pictures_are_refused_with_the_command_that_makes_videos(trained_run, tmp_path, capsys, num, picture, resize):
+    preview = tmp_path / "preview.gif"
+    assert run(capsys, "data", "preview", "--num", num, "-o", preview)[0] == 0
+    err = fails(capsys, "predict", trained_run, preview, "-o", tmp_path / "out", *(["--resize"] if resize else []))
+    assert picture in err and "videoae data generate --format gif" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_frames_of_another_shape_are_refused_with_how_to_crop_them(trained_run, tmp_path, capsys):
+    wide = tmp_path / "wide.npy"
+    np.save(wide, np.random.default_rng(0).integers(0, 256, (12, 36, 64), dtype=np.uint8))  # one 64x36 video
+    err = fails(capsys, "predict", trained_run, wide, "-o", tmp_path / "out", "--resize")
+    assert "64x36" in err and "squash" in err and "ffmpeg" in err and "crop=" in err
+
+
+def test_a_moving_mnist_video_with_black_rows_is_not_mistaken_for_a_picture(trained_run, tmp_path, capsys):
+    video = generate(1, seed=1, num_frames=12)
+    video[:, :, :3] = 0  # rows that stay black in every frame are background, not lines between tiles
+    path = write_npy(tmp_path / "black_rows.npy", video)
+    assert run(capsys, "predict", trained_run, path, "-o", tmp_path / "out")[0] == 0
+
+
+@pytest.mark.parametrize(
+    "command, phases",
+    [
+        (["eval", "--num-sequences", "3"], ["scoring the embedded test set"]),
+        (["features", "embedded", "--num-sequences", "3"], ["encoding the embedded test set"]),
+        (["predict", "CLIPS"], ["reading videos", "predicting and writing"]),
+    ],
+)
+def test_long_commands_show_their_phase_on_a_terminal_only(trained_run, clips, tmp_path, capsys, monkeypatch, command, phases):
+    import videoae.cli.progress
+
+    def argv(name: str) -> list:
+        out = ["-o", tmp_path / name] if command[0] == "predict" else ["-o", tmp_path / f"{name}.npy"] if command[0] == "features" else []
+        return [command[0], trained_run, *[clips if arg == "CLIPS" else arg for arg in command[1:]], *out]
+
+    code, _, stderr = run(capsys, *argv("quiet"))
+    assert code == 0 and stderr == ""  # nothing in a log or a pipe
+    monkeypatch.setattr(videoae.cli.progress, "on_terminal", lambda: True)
+    code, _, stderr = run(capsys, *argv("loud"))
+    assert code == 0 and all(phase in stderr for phase in phases)

@@ -81,3 +81,11 @@ def test_a_real_time_bounded_run_never_shows_an_eta_past_its_budget(tmp_path: Pa
     for elapsed, remaining, budget in shown:
         assert seconds(budget) == 1  # 0.02 minutes, shown in whole seconds
         assert seconds(remaining) <= max(0, seconds(budget) - seconds(elapsed)) + 1  # +1: each is rounded down
+
+
+def test_the_train_command_draws_no_bar_into_a_log(tmp_path: Path, capsys):
+    from videoae.cli import main
+
+    options = ["--set", "hidden_size=8", "--set", "batch_size=4", "--set", "num_workers=0", "--set", "eval_sequences=4"]
+    assert main(["train", "--preset", "tiny", "--max-steps", "2", *options, "--out", str(tmp_path / "run")]) == 0
+    assert "train" not in capsys.readouterr().err  # stderr is not a terminal here: no bar, no --no-progress needed

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from pathlib import Path
 
-from videoae.cli.paths import check_output_file
+import numpy as np
+
+from videoae.cli.paths import check_output_file, check_writable_parent
+from videoae.cli.progress import progress
+
+GENERATE_FORMATS = ("npy", "gif")
+GENERATE_BLOCK = 1000  # sequences generated at once: about 80 MB, and a step of the progress bar
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -106,19 +114,23 @@ def _add_generator_options(parser: argparse.ArgumentParser, *, default_num: int 
 def _add_data_generate_commands(data_commands: argparse._SubParsersAction) -> None:
     generate = data_commands.add_parser(
         "generate",
-        help="write Moving MNIST sequences to a .npy file",
-        description="Generate Moving MNIST sequences and write them as uint8 (T, N, H, W), the layout of the "
-        "standard mnist_test_seq.npy (readable by np.load and torchvision's MovingMNIST).",
+        help="write Moving MNIST sequences to a .npy file, or as one GIF per sequence",
+        description="Generate Moving MNIST sequences and write them as uint8 (T, N, H, W) in one .npy file, the "
+        "layout of the standard mnist_test_seq.npy (readable by np.load and torchvision's MovingMNIST), or with "
+        "--format gif as one animated GIF per sequence in a folder, the input `videoae predict` takes.",
     )
     _add_generator_options(generate, default_num=None)
-    generate.add_argument("-o", "--output", required=True, metavar="OUT.npy", help="file to write")
+    generate.add_argument("--format", choices=GENERATE_FORMATS, default="npy", help="npy: one file (default); gif: one GIF per sequence")
+    generate.add_argument("--frame-ms", type=int, default=100, metavar="MS", help="display time of a GIF frame (default %(default)s)")
+    generate.add_argument("-o", "--output", required=True, metavar="OUT", help="the .npy file to write, or with --format gif the folder")
     generate.set_defaults(run=_run_data_generate)
 
     preview = data_commands.add_parser(
         "preview",
         help="draw Moving MNIST sequences as an animated GIF grid (or a PNG table of frames)",
         description="Generate sequences and draw them: OUT.gif plays them side by side in a grid; OUT.png "
-        "shows one row per sequence and one column per frame.",
+        "shows one row per sequence and one column per frame. These are pictures to look at: for videos that "
+        "`videoae predict` reads, use `videoae data generate --format gif`.",
     )
     _add_generator_options(preview, default_num=8)
     preview.add_argument(
@@ -133,31 +145,57 @@ def _add_data_generate_commands(data_commands: argparse._SubParsersAction) -> No
     preview.set_defaults(run=_run_data_preview)
 
 
-def _generate_from_args(args: argparse.Namespace):
+def _generated_blocks(args: argparse.Namespace) -> Iterator[tuple[int, np.ndarray]]:
+    """(first index, uint8 (n, T, H, W)) blocks of the sequences asked for, in order, the whole set
+    being too large to wait for without progress; sequence i depends only on (seed, i)."""
     from videoae.data.digits import generator_digits
     from videoae.data.moving_mnist import generate
     from videoae.errors import InvalidInputError
 
     if args.num < 1:
         raise InvalidInputError(f"--num must be at least 1, got {args.num}")
-    return generate(
-        args.num,
-        seed=args.seed,
-        start=args.start,
-        num_digits=args.num_digits,
-        num_frames=args.frames,
-        image_size=args.image_size,
-        speed=tuple(args.speed),
-        digits=generator_digits(args.digits),
-    )
+    digits = generator_digits(args.digits)
+    for offset in range(0, args.num, GENERATE_BLOCK):
+        count = min(GENERATE_BLOCK, args.num - offset)
+        block = generate(
+            count,
+            seed=args.seed,
+            start=args.start + offset,
+            num_digits=args.num_digits,
+            num_frames=args.frames,
+            image_size=args.image_size,
+            speed=tuple(args.speed),
+            digits=digits,
+        )
+        yield args.start + offset, block
+
+
+def _generate_from_args(args: argparse.Namespace) -> np.ndarray:
+    """Every sequence asked for, uint8 (N, T, H, W), with a bar on a terminal."""
+    videos = None
+    with progress(args.num, "generating", "seq") as on_progress:
+        for first, block in _generated_blocks(args):
+            if videos is None:
+                videos = np.empty((args.num, *block.shape[1:]), dtype=np.uint8)
+            videos[first - args.start : first - args.start + len(block)] = block
+            on_progress(len(block))
+    return videos
 
 
 def _run_data_generate(args: argparse.Namespace) -> int:
+    if args.format == "gif":
+        return _generate_gifs(args)
     from videoae.data.video_writers import write_npy
+    from videoae.errors import InvalidInputError
 
+    if Path(args.output).suffix.lower() in ("", ".gif"):
+        raise InvalidInputError(
+            f"-o {args.output}: the npy format writes one .npy file; for one GIF per sequence in a folder add --format gif"
+        )
     check_output_file(args.output, (".npy",), "-o")
     videos = _generate_from_args(args)  # (N, T, H, W)
-    path = write_npy(args.output, videos, layout="TNHW")
+    with progress(1, f"writing {args.output}", "file"):
+        path = write_npy(args.output, videos, layout="TNHW")
     num, frames, height, width = videos.shape
     last = args.start + num - 1
     print(
@@ -167,9 +205,36 @@ def _run_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_data_preview(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def gif_name(index: int) -> str:
+    """The file ``data generate --format gif`` writes sequence ``index`` to."""
+    return f"sequence_{index:06d}.gif"
 
+
+def _generate_gifs(args: argparse.Namespace) -> int:
+    from videoae.data.video_writers import write_gif
+    from videoae.errors import InvalidInputError
+
+    folder = Path(args.output)
+    if folder.suffix.lower() in (".gif", ".npy") or (folder.exists() and not folder.is_dir()):
+        raise InvalidInputError(f"-o {folder}: with --format gif, give a folder to write one GIF per sequence into (e.g. -o clips/)")
+    check_writable_parent(folder / gif_name(0), "-o")
+    written = 0
+    with progress(args.num, "generating and writing GIFs", "seq") as on_progress:
+        for first, block in _generated_blocks(args):
+            for index, video in enumerate(block, start=first):
+                write_gif(folder / gif_name(index), video, frame_ms=args.frame_ms)
+            written += len(block)
+            on_progress(len(block))
+    _, frames, height, width = block.shape
+    last = args.start + args.num - 1
+    print(
+        f"wrote {written} GIFs into {folder}: {gif_name(args.start)} .. {gif_name(last)}, {frames} frames of {height}x{width} each, "
+        f"seed {args.seed}; each is a video `videoae predict` takes as it is"
+    )
+    return 0
+
+
+def _run_data_preview(args: argparse.Namespace) -> int:
     from videoae.data.video_writers import write_gif
     from videoae.reporting import frame_table, save_png, sequence_grid
 

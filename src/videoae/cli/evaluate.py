@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from videoae.cli.paths import check_output_file, check_writable_parent
+from videoae.cli.progress import progress, say
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
 from videoae.validation import check_int
@@ -188,7 +189,10 @@ def _run_eval(args: argparse.Namespace) -> int:
             f"use --future {available} or less (or --data embedded, which generates as many frames as needed)"
         )
     future = min(wanted_future, available)
-    result = evaluate_data(model, data, num_input_frames=num_input, num_future=future, batch_size=args.batch_size)
+    with progress(data.num_sequences, f"scoring {_data_name(data.source)}", "seq") as on_progress:
+        result = evaluate_data(
+            model, data, num_input_frames=num_input, num_future=future, batch_size=args.batch_size, on_progress=on_progress
+        )
     result.pop("units")  # the table's last lines and docs/evaluation.md state them
     record = {key: result[key] for key in ("prediction", "reconstruction", "baselines") if key in result}
     record["data"], record["checkpoint"] = result["data"], str(checkpoint)
@@ -230,25 +234,33 @@ def _video_name(path: Path) -> str:
 def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int]) -> list[tuple[str, object]]:
     """Every input as (name, float32 (N, T, H, W) videos), checked before anything is written."""
     from videoae.data.video_io import read_videos
+    from videoae.evaluation.predict import check_frames_fit
 
     seen: dict[str, str] = {}
-    loaded = []
-    for given in args.inputs:
-        path = Path(given)
-        name = _video_name(path.resolve()) if path.exists() else _video_name(path)
-        if name in seen:
-            raise InvalidInputError(f"{given} and {seen[name]} would both write files named {name}.*; rename one, or run predict on each")
-        seen[name] = given
-        videos = read_videos(path, layout=args.layout)
-        size = tuple(videos.shape[2:])
-        if size != model_size:
-            if not args.resize:
+    loaded, resized = [], []
+    with progress(len(args.inputs), "reading videos", "file") as on_progress:
+        for given in args.inputs:
+            path = Path(given)
+            name = _video_name(path.resolve()) if path.exists() else _video_name(path)
+            if name in seen:
                 raise InvalidInputError(
-                    f"{given}: frames are {_size(size)} but the model takes {_size(model_size)}; pass --resize to resize them"
+                    f"{given} and {seen[name]} would both write files named {name}.*; rename one, or run predict on each"
                 )
-            print(f"warning: {given}: resizing {_size(size)} frames to the model's {_size(model_size)}", file=sys.stderr)
-            videos = read_videos(path, layout=args.layout, frame_size=model_size)
-        loaded.append((name, videos))
+            seen[name] = given
+            videos = read_videos(path, layout=args.layout)
+            check_frames_fit(videos, model_size, given)  # a picture of videos is refused, --resize or not
+            size = tuple(videos.shape[2:])
+            if size != model_size:
+                if not args.resize:
+                    raise InvalidInputError(
+                        f"{given}: frames are {_size(size)} but the model takes {_size(model_size)}; pass --resize to resize them"
+                    )
+                resized.append(f"warning: {given}: resizing {_size(size)} frames to the model's {_size(model_size)}")
+                videos = read_videos(path, layout=args.layout, frame_size=model_size)
+            loaded.append((name, videos))
+            on_progress(1)
+    for warning in resized:
+        print(warning, file=sys.stderr)
     return loaded
 
 
@@ -274,15 +286,18 @@ def _run_predict(args: argparse.Namespace) -> int:
             raise InvalidInputError(
                 f"{given}: has {videos.shape[1]} frames but the model reads {num_input} input frames; pass a smaller --input-frames"
             )
-    for name, videos in inputs:
-        outputs = predict_videos(model, videos, num_input_frames=num_input, num_future=args.future, batch_size=args.batch_size)
-        for index in range(len(videos)):
-            video_name = name if len(videos) == 1 else f"{name}_{index}"
-            written = write_prediction(out_dir, video_name, outputs.video(index))
-            future = outputs.prediction.shape[1]
-            print(
-                f"wrote {written['gif']}, {written['png']}, {written['npy']} ({future} predicted frames, float32 {tuple(outputs.prediction.shape[1:])})"
-            )
+    with progress(sum(len(videos) for _, videos in inputs), "predicting and writing", "video") as on_progress:
+        for name, videos in inputs:
+            outputs = predict_videos(model, videos, num_input_frames=num_input, num_future=args.future, batch_size=args.batch_size)
+            for index in range(len(videos)):
+                video_name = name if len(videos) == 1 else f"{name}_{index}"
+                written = write_prediction(out_dir, video_name, outputs.video(index))
+                future = outputs.prediction.shape[1]
+                say(
+                    f"wrote {written['gif']}, {written['png']}, {written['npy']} "
+                    f"({future} predicted frames, float32 {tuple(outputs.prediction.shape[1:])})"
+                )
+                on_progress(1)
     return 0
 
 
@@ -310,7 +325,8 @@ def _run_features(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             f"{_data_name(data.source)} has {data.num_frames} frames per sequence but the encoder reads {num_input}; pass --input-frames {data.num_frames}"
         )
-    features = encoder_features(model, data, num_input_frames=num_input, batch_size=args.batch_size)
+    with progress(data.num_sequences, f"encoding {_data_name(data.source)}", "seq") as on_progress:
+        features = encoder_features(model, data, num_input_frames=num_input, batch_size=args.batch_size, on_progress=on_progress)
     path = save_features(output, features)
     config = model.config
     print(

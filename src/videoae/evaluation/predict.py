@@ -9,6 +9,7 @@ predictions may run past the horizon the model was trained on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
 GRAYSCALE_CHANNELS = 1
+# Frames whose width/height differs from the model's by more than this factor are refused.
+MAX_ASPECT_DISTORTION = 1.2
+# Lines between the tiles of a picture are at most this thick (videoae draws 2 pixels).
+MAX_SEPARATOR_PIXELS = 4
 
 
 @dataclass
@@ -66,6 +71,69 @@ def model_frame_size(model: CompositeModel) -> tuple[int, int]:
             f"this model reads frames of shape {shape}, not grayscale images (1, H, W); run it from Python on arrays of that shape"
         )
     return int(shape[1]), int(shape[2])
+
+
+def _bands(lines: np.ndarray) -> list[tuple[int, int]]:
+    """The runs [start, stop) of consecutive True entries."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], lines.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def _separator_bands(videos: np.ndarray, axis: int) -> list[tuple[int, int]]:
+    """Thin bands of rows (``axis`` 2) or columns (3) each drawn in one value, the same in every
+    frame, that is not the background: the lines between (and around) the tiles of a picture."""
+    first = videos[0, 0]  # (H, W)
+    reference = first[:, :1] if axis == 2 else first[:1, :]  # each line's value in the first frame
+    constant = np.all(videos == reference, axis=tuple(a for a in range(4) if a != axis))
+    values, counts = np.unique(first, return_counts=True)
+    background = values[np.argmax(counts)]  # black, for Moving MNIST: never a separator
+    lines = constant & (reference.reshape(-1) != background)
+    return [(start, stop) for start, stop in _bands(lines) if stop - start <= MAX_SEPARATOR_PIXELS]
+
+
+def check_frames_fit(videos: np.ndarray, model_size: tuple[int, int], source: str) -> None:
+    """Refuse frames that are not one video the model can sensibly read, whatever their size.
+
+    Refused, with the command that makes proper input: pictures of tiled videos (``videoae data
+    preview`` draws sequences side by side between grey lines, a single one with a grey border),
+    and frames whose aspect ratio is far from the model's (resizing would squash them).
+
+    Args:
+        videos: (N, T, H, W) frames in [0, 1], as read.
+        model_size: (height, width) of the model's frames.
+        source: what to call the input in the message.
+
+    Raises:
+        InvalidInputError: naming what the frames look like and how to make a proper video.
+    """
+    height, width = videos.shape[2:]
+    rows, columns = _separator_bands(videos, 2), _separator_bands(videos, 3)
+    if rows or columns:
+        tiles_down = _count_tiles(rows, height)
+        tiles_across = _count_tiles(columns, width)
+        tiles = tiles_down * tiles_across
+        what = f"a picture of {tiles_down} x {tiles_across} videos side by side" if tiles > 1 else "a picture of one video inside a border"
+        raise InvalidInputError(
+            f"{source}: its {width}x{height} frames are {what} (lines of one grey across every frame, as videoae data preview draws), "
+            "not one video; write each sequence as a video of its own with: videoae data generate --format gif --num N -o clips/"
+        )
+    model_height, model_width = model_size
+    distortion = (width / height) / (model_width / model_height)
+    if max(distortion, 1 / distortion) > MAX_ASPECT_DISTORTION:
+        crop = (
+            f"crop=min(iw\\,ih*{model_width}/{model_height}):min(ih\\,iw*{model_height}/{model_width}),scale={model_width}:{model_height}"
+        )
+        raise InvalidInputError(
+            f"{source}: frames are {width}x{height} but the model takes {model_width}x{model_height}; resizing would squash them "
+            f"by {max(distortion, 1 / distortion):.2f}x; crop them to the model's shape first, e.g. "
+            f'ffmpeg -i VIDEO -vf "{crop}" frames/%04d.png, then predict the folder frames/'
+        )
+
+
+def _count_tiles(bands: list[tuple[int, int]], size: int) -> int:
+    """How many tiles the separator ``bands`` leave along a side of ``size`` pixels."""
+    edges = [0, *[b for band in bands for b in band], size]
+    return sum(1 for start, stop in zip(edges[::2], edges[1::2]) if stop > start)
 
 
 def _check_positive(name: str, value: int | None) -> int | None:
@@ -145,6 +213,7 @@ def encoder_features(
     num_input_frames: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     block_sequences: int = DEFAULT_BLOCK_SEQUENCES,
+    on_progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """The learned representation of each video: the encoder's final (h, c) of every layer.
 
@@ -155,6 +224,7 @@ def encoder_features(
         num_input_frames: the first frames of each video read by the encoder (default: as trained).
         batch_size: videos per forward pass; does not change the result.
         block_sequences: sequences of an ``EvaluationData`` loaded at once.
+        on_progress: called with the number of videos just encoded, after every batch.
 
     Returns:
         float32 (N, 2 * num_layers * hidden_size), ordered as :meth:`CompositeModel.features`.
@@ -169,5 +239,7 @@ def encoder_features(
         for start in range(0, len(block), batch_size):
             inputs = _to_tensor(block[start : start + batch_size, :num_input_frames], device)
             features.append(model.features(inputs).float().cpu().numpy())
+            if on_progress is not None:
+                on_progress(len(inputs))
         logger.debug("encoded %d sequences", sum(len(f) for f in features))
     return np.concatenate(features)
