@@ -298,3 +298,15 @@ def test_scheduled_sampling_anneals_from_ground_truth_to_own_output() -> None:
     config = TrainConfig(ground_truth_decay_steps=4)
     assert [ground_truth_at(step, config) for step in range(6)] == [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
     assert ground_truth_at(3, TrainConfig()) is None  # the model's own fixed probability
+
+
+def test_the_best_checkpoint_holds_no_optimizer_state(tmp_path: Path) -> None:
+    # resume reads last.safetensors; best.safetensors is for eval, predict and features (Adam's two
+    # moments would triple its size)
+    train(tiny_run(max_steps=5, eval_every=5), tmp_path / "run", progress=False)
+    best = read_checkpoint(tmp_path / "run" / "checkpoints" / "best.safetensors")
+    last = read_checkpoint(tmp_path / "run" / LAST_CHECKPOINT)
+    assert best.optimizer_state is None and last.optimizer_state is not None
+    assert best.model_state.keys() == last.model_state.keys() and best.metrics and best.step == 5
+    sizes = {name: (tmp_path / "run" / "checkpoints" / f"{name}.safetensors").stat().st_size for name in ("best", "last")}
+    assert sizes["best"] < sizes["last"] / 2

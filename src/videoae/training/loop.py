@@ -313,7 +313,7 @@ class _Trainer:
             self.model,
             step=self.step,
             metrics=self.last_eval or {},
-            optimizer=self.optimizer,
+            optimizer=self.optimizer if name == LAST_CHECKPOINT else None,  # resume reads last; best is for using the model
             extra_tensors=extra_tensors,
             extra_metadata={"best_score": self.best_score, "train_config": self.config.to_dict(), LOG_WINDOW: log_window},
         )
