@@ -64,11 +64,14 @@ def parse(page: str) -> _Images:
 
 
 def test_plot_writes_the_curves_into_the_run_folder_by_default(run_copy, capsys):
+    demo_figure = run_copy / "training_curves.png"  # the demo's own, drawn with its own title
+    demo_figure.write_bytes(PNG_MAGIC + b"the demo's")
     code, out, _ = run(capsys, "plot", run_copy)
-    target = run_copy / "training_curves.png"
+    target = run_copy / "plot.png"
     assert code == 0 and str(target) in out
     with Image.open(target) as image:
         assert image.format == "PNG" and image.width >= 800
+    assert demo_figure.read_bytes() == PNG_MAGIC + b"the demo's"
 
 
 def test_plot_to_a_chosen_file(trained_run, tmp_path, capsys):
@@ -87,7 +90,7 @@ def test_a_missing_run_folder_is_one_line(command, tmp_path, capsys):
 def test_a_folder_without_metrics_is_one_line(command, tmp_path, capsys):
     code, _, err = run(capsys, command, tmp_path)
     assert_one_line_error(code, err, "metrics.jsonl")
-    assert not (tmp_path / "training_curves.png").exists() and not (tmp_path / "report.html").exists()
+    assert not (tmp_path / "plot.png").exists() and not (tmp_path / "report.html").exists()
 
 
 @pytest.mark.parametrize("command", ["plot", "report"])

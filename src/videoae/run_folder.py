@@ -5,10 +5,11 @@ A run lives in a folder::
     RUN/config.json                   the resolved model and train configs
     RUN/metrics.jsonl                 one JSON record per log interval and per evaluation
     RUN/checkpoints/last.safetensors  weights, optimizer, RNG and step (for --resume)
-    RUN/checkpoints/best.safetensors  the best evaluation so far
+    RUN/checkpoints/best.safetensors  the best evaluation so far: weights, configs, metrics (no optimizer state)
     RUN/samples/step_NNNNNN.gif       input | truth | reconstruction | prediction at each evaluation
     RUN/eval.json                     the final evaluation (videoae demo, videoae eval --json RUN/...)
     RUN/training_curves.png, RUN/per_frame.png, RUN/samples.gif, RUN/samples.png  the demo's pictures
+    RUN/plot.png                      videoae plot (never one of the demo's pictures)
     RUN/report.html                   videoae report
     RUN/.lock                         held by the one process training into the folder (its id inside)
 
@@ -36,6 +37,7 @@ SAMPLES_DIR = "samples"
 TENSORBOARD_DIR = "tensorboard"
 EVAL_FILE = "eval.json"  # written by videoae demo (and videoae eval --json) into the run folder
 CURVES_FILE = "training_curves.png"
+PLOT_FILE = "plot.png"  # videoae plot's own name: the demo's curves (CURVES_FILE) stay as the demo drew them
 PER_FRAME_FILE = "per_frame.png"
 DEMO_SAMPLES_GIF = "samples.gif"
 DEMO_SAMPLES_PNG = "samples.png"

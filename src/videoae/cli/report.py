@@ -19,7 +19,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "against the training step, from RUN/metrics.jsonl.",
     )
     plot.add_argument("run_dir", metavar="RUN", help="a run folder (the --out of videoae train or videoae demo)")
-    plot.add_argument("-o", "--out", metavar="OUT.png", help="picture to write (default RUN/training_curves.png)")
+    plot.add_argument(
+        "-o",
+        "--out",
+        metavar="OUT.png",
+        help="picture to write (default RUN/plot.png; the demo's own training_curves.png is left as it is)",
+    )
     plot.set_defaults(run=_run_plot)
 
     weights = commands.add_parser(

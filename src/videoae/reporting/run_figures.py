@@ -19,7 +19,7 @@ from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
 from videoae.models.cores import is_spatial
-from videoae.run_folder import CURVES_FILE, read_metrics, run_folder
+from videoae.run_folder import PLOT_FILE, read_metrics, run_folder
 from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def plot_run_curves(run_dir: str | os.PathLike[str], path: str | os.PathLike[str
 
     Args:
         run_dir: the run folder.
-        path: the ``.png`` to write; default ``RUN/training_curves.png``.
+        path: the ``.png`` to write; default ``RUN/plot.png`` (not the demo's ``training_curves.png``).
 
     Returns:
         The path written.
@@ -51,7 +51,7 @@ def plot_run_curves(run_dir: str | os.PathLike[str], path: str | os.PathLike[str
     from videoae.reporting import plot_training_curves
 
     run_dir = run_folder(run_dir)
-    out = run_dir / CURVES_FILE if path is None else check_png_path(path)
+    out = run_dir / PLOT_FILE if path is None else check_png_path(path)
     records = read_metrics(run_dir)
     return plot_training_curves(records, out, title=f"videoae training: {run_dir.resolve().name}")
 
