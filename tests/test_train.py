@@ -310,3 +310,27 @@ def test_the_best_checkpoint_holds_no_optimizer_state(tmp_path: Path) -> None:
     assert best.model_state.keys() == last.model_state.keys() and best.metrics and best.step == 5
     sizes = {name: (tmp_path / "run" / "checkpoints" / f"{name}.safetensors").stat().st_size for name in ("best", "last")}
     assert sizes["best"] < sizes["last"] / 2
+
+
+@pytest.mark.parametrize(
+    "setting, suggestion",
+    [
+        ("learning_rate=0.01", "did you mean lr?"),
+        ("train.learning_rate=0.01", "did you mean lr?"),
+        ("hidden_sise=8", "did you mean hidden_size?"),
+        ("model.layers=2", "did you mean num_layers?"),
+        ("epochs=3", "did you mean max_steps?"),
+    ],
+)
+def test_an_unknown_setting_is_answered_with_the_closest_names_before_the_full_list(tmp_path: Path, capsys, setting, suggestion) -> None:
+    code = main(["train", "--preset", "tiny", "--set", setting, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert suggestion in err and err.index(suggestion) < err.index("known: ")  # the full list comes last
+
+
+def test_a_config_file_with_a_common_name_gets_the_same_hint(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"learning_rate \(did you mean lr\?\); known keys"):
+        RunConfig.from_dict({"train": {"learning_rate": 0.1}})
+    with pytest.raises(InvalidInputError, match=r"unknown train config key\(s\): zzz; known keys"):
+        RunConfig.from_dict({"train": {"zzz": 1}})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import operator
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,12 +57,68 @@ def check_int(name: str, value: object, minimum: int) -> int:
     return number
 
 
+# Names people bring from other tools, and the setting each one means here.
+COMMON_NAMES = {
+    "learning_rate": "lr",
+    "learningrate": "lr",
+    "lr_rate": "lr",
+    "steps": "max_steps",
+    "num_steps": "max_steps",
+    "iterations": "max_steps",
+    "iters": "max_steps",
+    "max_iters": "max_steps",
+    "epochs": "max_steps",
+    "minutes": "max_minutes",
+    "time_limit": "max_minutes",
+    "batch": "batch_size",
+    "bs": "batch_size",
+    "hidden": "hidden_size",
+    "hidden_dim": "hidden_size",
+    "units": "hidden_size",
+    "layers": "num_layers",
+    "n_layers": "num_layers",
+    "depth": "num_layers",
+    "wd": "weight_decay",
+    "l2": "weight_decay",
+    "clip": "grad_clip",
+    "clip_grad": "grad_clip",
+    "clip_grad_norm": "grad_clip",
+    "max_grad_norm": "grad_clip",
+    "gradient_clip": "grad_clip",
+    "workers": "num_workers",
+    "opt": "optimizer",
+    "optim": "optimizer",
+    "warmup": "warmup_steps",
+    "scheduler": "schedule",
+    "lr_schedule": "schedule",
+}
+MAX_SUGGESTIONS = 3
+
+
+def close_names(name: str, known: Iterable[str]) -> list[str]:
+    """The known names someone who typed ``name`` probably meant: its usual synonym here, then
+    names spelt like it (at most :data:`MAX_SUGGESTIONS`)."""
+    known = sorted(set(known))
+    synonym = COMMON_NAMES.get(name.lower().replace("-", "_"))
+    found = [synonym] if synonym in known else []
+    found += [match for match in difflib.get_close_matches(name, known, n=MAX_SUGGESTIONS, cutoff=0.6) if match not in found]
+    return found[:MAX_SUGGESTIONS]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``"did you mean lr? "`` for :func:`close_names`, or ``""`` when nothing is close."""
+    close = close_names(name, known)
+    return f"did you mean {' or '.join(close)}? " if close else ""
+
+
 def reject_unknown_keys(config_class: type, data: dict[str, Any], section: str) -> None:
-    """InvalidInputError naming every key of ``data`` that is not a field of ``config_class``."""
+    """InvalidInputError naming every key of ``data`` that is not a field of ``config_class``, with
+    the close names first and then every known key."""
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise InvalidInputError(f"unknown {section} config key(s): {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+        named = ", ".join(key + (f" ({hint.strip()})" if (hint := did_you_mean(key, known)) else "") for key in unknown)
+        raise InvalidInputError(f"unknown {section} config key(s): {named}; known keys: {', '.join(sorted(known))}")
 
 
 def raise_first_failure(checks: list[tuple[bool, str]], section: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
-from videoae.validation import coerce_fields, raise_first_failure, reject_unknown_keys
+from videoae.validation import coerce_fields, did_you_mean, raise_first_failure, reject_unknown_keys
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -145,12 +145,18 @@ class RunConfig:
                     raise InvalidInputError(f"--set {key}: unknown section {section_name!r}; use model.KEY or train.KEY")
                 section = sections[section_name]
                 if name not in section:
-                    raise InvalidInputError(f"--set {key}: unknown {section_name} setting {name!r}; known: {', '.join(sorted(section))}")
+                    raise InvalidInputError(
+                        f"--set {key}: unknown {section_name} setting {name!r}; {did_you_mean(name, section)}known: {', '.join(sorted(section))}"
+                    )
             else:
                 owners = [s for s in sections.values() if name in s]
                 if len(owners) != 1:
-                    known = ", ".join(sorted(set(model) | set(train)))
-                    problem = "is in both model and train: prefix it" if owners else f"is not a setting; known: {known}"
+                    known = set(model) | set(train)
+                    problem = (
+                        "is in both model and train: prefix it"
+                        if owners
+                        else f"is not a setting; {did_you_mean(name, known)}known: {', '.join(sorted(known))}"
+                    )
                     raise InvalidInputError(f"--set {key}: {name!r} {problem}")
                 section = owners[0]
             section[name] = _parse_value(text)
