@@ -51,7 +51,7 @@ COMMON_TRAIN = dict(
 )
 TRAIN_BY_CELL = {
     "lstm": dict(lr=2e-3, grad_clip=100.0),
-    "convlstm": dict(lr=2e-3, grad_clip=100.0, precision="auto"),
+    "convlstm": dict(lr=2e-3, grad_clip=100.0, precision="auto", ground_truth_decay_steps=1000),
 }
 
 

@@ -156,7 +156,11 @@ PRESETS: dict[str, ModelConfig] = {
         peepholes=True,
         init="pytorch",
         conditional_reconstruction=False,
-        conditional_prediction=False,
+        conditional_prediction=True,
+        decoder_training_input="scheduled",
+        predictor_first_input="last_input",
+        skip_connection="warp",
+        readout_bias=-2.92,
     ),
     # OpenSTL's ConvLSTM setting on Moving MNIST (4 layers x 128 channels, patch 4, 5x5 kernels),
     # as a composite model, to compare with its published per-frame MSE on a GPU.
