@@ -35,7 +35,8 @@ def tiny_run(**train_options) -> RunConfig:
 def all_finite(path: Path) -> bool:
     checkpoint = read_checkpoint(path)
     tensors = [*checkpoint.model_state.values()]
-    for state in checkpoint.optimizer_state["state"].values():
+    optimizer_state = checkpoint.optimizer_state or {"state": {}}  # best.safetensors holds none
+    for state in optimizer_state["state"].values():
         tensors += [v for v in state.values() if isinstance(v, torch.Tensor)]
     return all(torch.isfinite(t).all() for t in tensors)
 
