@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from videoae.atomic import write_json_atomically
+from videoae.cli.progress import progress
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
 from videoae.evaluation.evaluate import evaluate
 from videoae.evaluation.predict import predict_videos
 from videoae.models import CompositeModel, preset
 from videoae.models.checkpoint import PRETRAINED_PREFIX, load_model, pretrained_names, resolve_checkpoint_path
+from videoae.models.cores import grid_size, is_spatial
 from videoae.run_folder import (
     BEST_CHECKPOINT,
     CURVES_FILE,
@@ -108,7 +110,10 @@ def show(model: CompositeModel, run_dir: Path, *, eval_sequences: int, checkpoin
 
     config = model.config
     videos = evaluation_videos(eval_sequences, config.num_input_frames + config.num_future_frames)
-    metrics = evaluate(model, videos, num_input_frames=config.num_input_frames, num_future=config.num_future_frames)
+    with progress(len(videos), "scoring the embedded test set", "seq") as on_progress:
+        metrics = evaluate(
+            model, videos, num_input_frames=config.num_input_frames, num_future=config.num_future_frames, on_progress=on_progress
+        )
     files = {"metrics (JSON)": write_json_atomically(run_dir / EVAL_FILE, {**metrics, "checkpoint": str(checkpoint)})}
     if (run_dir / BEST_CHECKPOINT).is_file():
         files["training curves"] = plot_training_curves(read_metrics(run_dir), run_dir / CURVES_FILE, title=title)
@@ -149,11 +154,11 @@ def show_pretrained(out: str | Path, *, name: str = DEMO_PRESET, eval_sequences:
 
 def _describe(model_preset: str) -> str:
     config = preset(model_preset)
-    if config.cell == "convlstm":
-        side = config.frame_shape[1] // config.patch_size
+    if is_spatial(config):
+        height, width = grid_size(config)
         return (
             f"a ConvLSTM composite model, {config.num_layers} layer(s) of {config.hidden_size} channels "
-            f"on a {side}x{side} grid of {config.patch_size}x{config.patch_size} patches"
+            f"on a {height}x{width} grid of {config.patch_size}x{config.patch_size} patches"
         )
     return f"an LSTM composite model, {config.num_layers} layer(s) of {config.hidden_size} units"
 

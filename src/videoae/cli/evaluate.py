@@ -305,9 +305,11 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def _layer_size(config) -> str:
-    if config.cell == "convlstm":
-        side = config.frame_shape[1] // config.patch_size, config.frame_shape[2] // config.patch_size
-        return f"{config.hidden_size} channels on a {side[0]}x{side[1]} grid"
+    from videoae.models.cores import grid_size, is_spatial
+
+    if is_spatial(config):
+        height, width = grid_size(config)
+        return f"{config.hidden_size} channels on a {height}x{width} grid"
     return f"{config.hidden_size} units"
 
 
