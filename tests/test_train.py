@@ -21,7 +21,8 @@ from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
 from videoae.models.checkpoint import read_checkpoint
 from videoae.training.config import RunConfig, TrainConfig
-from videoae.training.loop import LAST_CHECKPOINT, TrainingDiverged, TrainingInterrupted, ground_truth_at, lr_at, train
+from videoae.training.loop import LAST_CHECKPOINT, TrainingDiverged, TrainingInterrupted, train
+from videoae.training.schedules import ground_truth_at, lr_at
 
 FAST = dict(batch_size=4, eval_sequences=8, num_workers=0, log_every=2, checkpoint_every=3, eval_every=5)
 TINY_MODEL = {"preset": "tiny", "hidden_size": 8}

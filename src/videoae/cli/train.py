@@ -43,8 +43,7 @@ def _is_main_process() -> bool:
 
 
 def _run_config_from_args(args: argparse.Namespace):
-    from videoae.training.config import RunConfig, load_config_file
-    from videoae.training.loop import read_run_config
+    from videoae.training.config import RunConfig, load_config_file, read_run_config
 
     if args.resume:
         if args.out or args.config or args.preset or args.assignments:

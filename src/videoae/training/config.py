@@ -12,6 +12,7 @@ from typing import Any
 
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
+from videoae.run_folder import CONFIG_FILE
 from videoae.validation import coerce_fields, did_you_mean, raise_first_failure, reject_unknown_keys
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -196,3 +197,20 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInputError(f"{path}: a config must be a mapping with 'model' and/or 'train'")
     return data
+
+
+def read_run_config(run_dir: str | Path) -> RunConfig:
+    """The config a run was started with (``RUN/config.json``)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise InvalidInputError(f"{run_dir}: not a videoae run folder (no {CONFIG_FILE}); start one with videoae train --out DIR")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        detail = "nested too deeply" if isinstance(err, RecursionError) else " ".join(str(err).split())
+        raise InvalidInputError(f"{path}: damaged run config ({detail}); restore it, or start a new run with --out") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            f"{path}: damaged run config (a {type(data).__name__}, not a mapping); restore it, or start a new run with --out"
+        )
+    return RunConfig.from_dict({"model": data.get("model", {}), "train": data.get("train", {})})

@@ -9,7 +9,6 @@ never stopped (bit-identical on CPU in one process).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
@@ -36,11 +35,12 @@ from videoae.run_folder import (
     sample_gif,
 )
 from videoae.training import distributed
-from videoae.training.config import RunConfig, TrainConfig
+from videoae.training.config import RunConfig
 from videoae.training.metrics_log import MetricsLog, check_tensorboard
 from videoae.training.periodic_eval import evaluate_during_training, score
 from videoae.training.progress import TrainingProgress
 from videoae.training.runtime import resolve_precision, training_settings
+from videoae.training.schedules import ground_truth_at, lr_at, make_optimizer
 from videoae.training.stop_request import StopRequest
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 # itself uses the run's seed on every process so all start from the same weights.
 PROCESS_SEED_STRIDE = 1_000_003
 LOG_WINDOW = "log_window"  # checkpoint entries of the logging interval in progress
+# Checkpoint entries of each process's CUDA generator, which draws scheduled sampling and dropout
+# on a GPU: without it a run resumed on CUDA would draw other numbers than one that never stopped.
+CUDA_RNG = "cuda_rng"
 
 
 class TrainingDiverged(VideoAEError):
@@ -70,53 +73,6 @@ class TrainResult:
     stop_reason: str  # "max_steps" or "max_minutes" (a Ctrl-C raises TrainingInterrupted)
     last_eval: dict | None
     best_score: float | None
-
-
-def lr_at(step: int, config: TrainConfig) -> float:
-    """The learning rate of ``step``: linear warm-up, then constant or cosine decay."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    if config.schedule == "constant":
-        return config.lr
-    span = max(1, config.max_steps - config.warmup_steps)
-    progress = min(1.0, (step - config.warmup_steps) / span)
-    floor = config.min_lr_ratio
-    return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def ground_truth_at(step: int, config: TrainConfig) -> float | None:
-    """Scheduled sampling's probability of feeding ground truth at ``step`` (None: the model's own)."""
-    if config.ground_truth_decay_steps == 0:
-        return None
-    return max(0.0, 1.0 - step / config.ground_truth_decay_steps)
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
-    """Adam, RMSProp, or SGD with momentum (the authors'), fused where PyTorch offers it."""
-    params = model.parameters()
-    fused = device.type in ("cpu", "cuda")
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, fused=fused)
-    return torch.optim.RMSprop(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay, foreach=True)
-
-
-def read_run_config(run_dir: str | Path) -> RunConfig:
-    """The config a run was started with (``RUN/config.json``)."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise InvalidInputError(f"{run_dir}: not a videoae run folder (no {CONFIG_FILE}); start one with videoae train --out DIR")
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        detail = "nested too deeply" if isinstance(err, RecursionError) else " ".join(str(err).split())
-        raise InvalidInputError(f"{path}: damaged run config ({detail}); restore it, or start a new run with --out") from None
-    if not isinstance(data, dict):
-        raise InvalidInputError(
-            f"{path}: damaged run config (a {type(data).__name__}, not a mapping); restore it, or start a new run with --out"
-        )
-    return RunConfig.from_dict({"model": data.get("model", {}), "train": data.get("train", {})})
 
 
 def train(run: RunConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True) -> TrainResult:
@@ -157,8 +113,11 @@ def _training_state(checkpoint: Checkpoint, rank: int) -> dict:
         raise damaged(
             f"an RNG state of dtype {rng.dtype} and shape {tuple(rng.shape)} (torch's is uint8 of {torch.get_rng_state().numel()})"
         )
+    cuda_rng = checkpoint.extra_tensors.get(f"{CUDA_RNG}_rank{rank}")
+    if cuda_rng is not None and (cuda_rng.dtype != torch.uint8 or cuda_rng.dim() != 1):
+        raise damaged(f"a CUDA RNG state of dtype {cuda_rng.dtype} and shape {tuple(cuda_rng.shape)} (torch's is a uint8 vector)")
     window, described = checkpoint.extra_tensors.get(f"{LOG_WINDOW}_rank{rank}"), checkpoint.extra_metadata.get(LOG_WINDOW)
-    state = {"best_score": best, "rng": None if rng is None else rng.cpu(), "window": None}
+    state = {"best_score": best, "rng": None if rng is None else rng.cpu(), "cuda_rng": cuda_rng, "window": None}
     if window is not None and described is not None:
         steps, parts = (described.get("steps"), described.get("parts")) if isinstance(described, dict) else (None, None)
         if not (
@@ -272,6 +231,8 @@ class _Trainer:
         self.step, self.best_score = checkpoint.step, state["best_score"]
         if state["rng"] is not None:
             torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None and self.dist.device.type == "cuda":  # a run saved on a CPU has none
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.dist.device)
         self.last_eval = checkpoint.metrics or None
         if state["window"] is not None:
             steps, parts, window = state["window"]
@@ -297,15 +258,22 @@ class _Trainer:
         rng = torch.get_rng_state().to(self.dist.device)  # NCCL gathers CUDA tensors only
         # The unfinished logging interval is saved too, so that a resumed run logs the same means.
         window = torch.stack([self.window_loss, *self.window_parts.values()]).float()
-        gathered, windows = [rng], [window]
+        on_cuda = self.dist.device.type == "cuda"
+        cuda_rng = torch.cuda.get_rng_state(self.dist.device).to(self.dist.device) if on_cuda else None
+        gathered, windows, cuda_gathered = [rng], [window], [cuda_rng]
         if self.dist.enabled:
             gathered = [torch.empty_like(rng) for _ in range(self.dist.world_size)]
             torch.distributed.all_gather(gathered, rng)
             windows = [torch.empty_like(window) for _ in range(self.dist.world_size)]
             torch.distributed.all_gather(windows, window)
+            if on_cuda:
+                cuda_gathered = [torch.empty_like(cuda_rng) for _ in range(self.dist.world_size)]
+                torch.distributed.all_gather(cuda_gathered, cuda_rng)
         if not self.dist.is_main:
             return
         extra_tensors = {f"rng_rank{rank}": r.cpu() for rank, r in enumerate(gathered)}
+        if on_cuda:
+            extra_tensors.update({f"{CUDA_RNG}_rank{rank}": r.cpu() for rank, r in enumerate(cuda_gathered)})
         extra_tensors.update({f"{LOG_WINDOW}_rank{rank}": w.cpu() for rank, w in enumerate(windows)})
         log_window = {"steps": self.window_steps, "parts": list(self.window_parts)}
         save_checkpoint(
