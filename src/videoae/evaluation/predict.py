@@ -115,7 +115,7 @@ def check_frames_fit(videos: np.ndarray, model_size: tuple[int, int], source: st
         what = f"a picture of {tiles_down} x {tiles_across} videos side by side" if tiles > 1 else "a picture of one video inside a border"
         raise InvalidInputError(
             f"{source}: its {width}x{height} frames are {what} (lines of one grey across every frame, as videoae data preview draws), "
-            "not one video; write each sequence as a video of its own with: videoae data generate --format gif --num N -o clips/"
+            f"not one video; write each sequence as a video of its own with: videoae data generate --format gif --num {tiles} -o clips/"
         )
     model_height, model_width = model_size
     distortion = (width / height) / (model_width / model_height)

@@ -45,6 +45,7 @@ class TrainingProgress:
         self.loss: float | None = None
         self.seq_per_s: float | None = None
         self._drawn = 0.0
+        self._step: int | None = None
         if self.budget > 0:
             self.bar = _BudgetBar(
                 total=BAR_UNITS,
@@ -63,6 +64,7 @@ class TrainingProgress:
         if self.budget <= 0:
             self.bar.update(step - self.bar.n)
             return
+        self._step = step
         now = time.monotonic()
         if now - self._drawn < REDRAW_SECONDS and step < self.max_steps:
             return
@@ -96,6 +98,10 @@ class TrainingProgress:
             self.bar.set_postfix(loss=f"{loss:.1f}", seq_s=f"{seq_per_s:.1f}")
 
     def close(self) -> None:
+        """Draw the last state (the throttled bar may be up to half a second behind), then end the bar."""
+        if self.budget > 0 and not self.bar.disable and self._step is not None:
+            self._drawn = 0.0
+            self.update(self._step)
         self.bar.close()
 
 
