@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -132,15 +133,17 @@ def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_
     if args.num_digits is not None and spec != EMBEDDED:
         raise InvalidInputError(f"--num-digits only applies to the embedded test set, not to {_data_name(spec)}")
     try:
-        data = evaluation_data(
-            spec,
-            num_frames=num_frames,
-            num_sequences=args.num_sequences,
-            num_digits=args.num_digits,
-            allow_fewer_frames=True,
-            layout=args.layout,
-            frame_size=model_size if args.resize and is_file else None,
-        )
+        # A file is read whole before scoring starts: say so, or a large one looks like a hang.
+        with progress(1, f"reading {spec}", "file") if is_file else contextlib.nullcontext():
+            data = evaluation_data(
+                spec,
+                num_frames=num_frames,
+                num_sequences=args.num_sequences,
+                num_digits=args.num_digits,
+                allow_fewer_frames=True,
+                layout=args.layout,
+                frame_size=model_size if args.resize and is_file else None,
+            )
     except DataNotFoundError:
         from videoae.data.standard_test_set import standard_test_set_path
 
