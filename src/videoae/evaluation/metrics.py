@@ -261,7 +261,7 @@ def score_predictions(
         for name, prediction in compact.items():
             x = prediction[start : start + step]
             out = parts[name]
-            difference = x - y
+            difference = x - y if {"mse", "mae", "psnr"} & set(metrics) else None
             squared = _per_frame(difference.square()) if "mse" in metrics or "psnr" in metrics else None
             if "bce" in metrics:
                 if name in full_logits:
