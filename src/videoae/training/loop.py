@@ -134,6 +134,17 @@ def _training_state(checkpoint: Checkpoint, rank: int) -> dict:
     return state
 
 
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each loaded state tensor its parameter's memory layout. A checkpoint stores tensors
+    contiguous, while the spatial family's convolutions are channels-last; fused Adam walks a
+    parameter and its moments in memory order, so mismatched layouts would pair each weight with
+    another weight's moments (measured: resumed runs drifted 1e-2 from uninterrupted ones)."""
+    for param, param_state in optimizer.state.items():
+        for key, value in param_state.items():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                param_state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
 class _Trainer:
     def __init__(
         self, run: RunConfig, run_dir: Path, dist: distributed.DistState, cleanup: contextlib.ExitStack, *, resume: bool, progress: bool
@@ -228,6 +239,7 @@ class _Trainer:
                 raise InvalidInputError(
                     f"cannot resume from {path}: its optimizer state does not fit this run ({err}); start a new run"
                 ) from None
+            _match_parameter_layouts(self.optimizer)
         self.step, self.best_score = checkpoint.step, state["best_score"]
         if state["rng"] is not None:
             torch.set_rng_state(state["rng"])
