@@ -184,19 +184,6 @@ def _assert_close(got: dict, reference: dict, tolerance: Tolerance, what: str) -
         assert error <= tolerance.tensor, f"{what}: {name} off by {error:.2e}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_case_id(case) for case in CASES])
-def test_forward_and_backward_on_cuda_equal_the_cpu_in_float64(case: tuple[str, dict]) -> None:
-    cell, variant = case
-    torch.manual_seed(0)
-    model = build_model("tiny", **SIZES, **CELLS[cell], **variant)
-    inputs, future = _frames(4, seed=1), _frames(3, seed=2)
-    reference = _training_step(model, inputs, future, device="cpu", dtype=torch.float64, precision="fp32", plain=False)
-    precisions = ["fp32", "tf32"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
-    for precision, plain in itertools.product(precisions, [False, True]):
-        got = _training_step(model, inputs, future, device="cuda", dtype=torch.float32, precision=precision, plain=plain)
-        _assert_close(got, reference, TOLERANCES[precision], f"{precision}, {'plain autograd' if plain else 'deferred gradients'}")
-
-
 # -- inference: predict, eval, features ------------------------------------------------------------------
 
 
@@ -259,41 +246,43 @@ def test_predict_eval_and_features_on_cuda_equal_the_cpu(cpu_run, tmp_path: Path
 
 
 CPU_ONLY_CHECK = """
-import sys
+import json, sys
 import numpy as np
 import torch
 import videoae
 from videoae.cli import main
 from videoae.models.checkpoint import read_checkpoint
 
-run_dir, clips_file, expected_file, atol = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 assert not torch.cuda.is_available(), "CUDA_VISIBLE_DEVICES is empty: this process must see no GPU"
-model = videoae.load(run_dir)  # the CPU, the default
-clips = torch.from_numpy(np.load(clips_file))
-with torch.no_grad():
-    np.testing.assert_allclose(model.predict(clips, 5).numpy(), np.load(expected_file), atol=atol, rtol=0)
-# and the run saved on the GPU continues here (its config says device auto)
-assert main(["train", "--resume", run_dir, "--max-steps", "6", "--no-progress"]) == 0
-assert read_checkpoint(run_dir + "/checkpoints/last.safetensors").step == 6
+for run_dir, clips_file, expected_file, atol in json.loads(sys.argv[1]):
+    model = videoae.load(run_dir)  # onto the CPU, the default
+    clips = torch.from_numpy(np.load(clips_file))
+    with torch.no_grad():
+        np.testing.assert_allclose(model.predict(clips, 5).numpy(), np.load(expected_file), atol=atol, rtol=0)
+    # and the run saved on the GPU continues here (its config says device auto)
+    assert main(["train", "--resume", run_dir, "--max-steps", "6", "--no-progress"]) == 0
+    assert read_checkpoint(run_dir + "/checkpoints/last.safetensors").step == 6
 print("cpu-only ok")
 """
 
 
 def test_a_checkpoint_saved_on_cuda_loads_and_resumes_on_a_machine_without_gpu(tmp_path: Path) -> None:
+    clips = torch.from_numpy(generate(2, seed=7, num_frames=10)).float().div(255).unsqueeze(2)
+    np.save(tmp_path / "clips.npy", clips.numpy())
+    checks = []
     for family, model in FAMILIES.items():
         run_dir = tmp_path / family
         train(_run_config(model, device="auto"), run_dir, progress=False)  # auto: the GPU here
         checkpoint = read_checkpoint(run_dir / LAST_CHECKPOINT)
         assert "cuda_rng_rank0" in checkpoint.extra_tensors, "a run saved on CUDA keeps its CUDA generator for resume"
-        clips = torch.from_numpy(generate(2, seed=7, num_frames=10)).float().div(255).unsqueeze(2)
-        np.save(tmp_path / "clips.npy", clips.numpy())
         with torch.no_grad():
             expected = videoae.load(run_dir, device="cuda").predict(clips.cuda(), 5).cpu().numpy()
-        np.save(tmp_path / "expected.npy", expected)
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
-        args = [str(run_dir), str(tmp_path / "clips.npy"), str(tmp_path / "expected.npy"), str(INFERENCE_ATOL[family])]
-        done = subprocess.run([sys.executable, "-c", CPU_ONLY_CHECK, *args], env=env, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0 and "cpu-only ok" in done.stdout, f"{family}: {done.stderr[-3000:]}"
+        np.save(tmp_path / f"{family}.npy", expected)
+        checks.append([str(run_dir), str(tmp_path / "clips.npy"), str(tmp_path / f"{family}.npy"), INFERENCE_ATOL[family]])
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", CPU_ONLY_CHECK, json.dumps(checks)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "cpu-only ok" in done.stdout, done.stderr[-3000:]
 
 
 def test_a_checkpoint_saved_on_the_cpu_resumes_on_cuda_with_its_optimizer_state(tmp_path: Path) -> None:
@@ -325,20 +314,23 @@ from videoae.models.checkpoint import read_checkpoint
 from videoae.training.config import RunConfig
 from videoae.training.loop import train
 
-model, deterministic, out = json.loads(sys.argv[1]), sys.argv[2] == "strict", sys.argv[3]
-# warn_only: the warp's grid_sample and upsampling have no deterministic CUDA backward
-torch.use_deterministic_algorithms(True, warn_only=not deterministic)
+cases, out = json.loads(sys.argv[1]), sys.argv[2]
 train_options = dict(max_steps=12, batch_size=4, eval_every=100, eval_sequences=8, checkpoint_every=4, log_every=2,
                      num_workers=0, device="cuda")
-run = RunConfig.from_dict({"model": model, "train": train_options})
-train(run, out + "/straight", progress=False)
-train(run.with_overrides(["max_steps=6"]), out + "/stopped", progress=False)
-train(run, out + "/stopped", resume=True, progress=False)
-straight = read_checkpoint(out + "/straight/checkpoints/last.safetensors").model_state
-resumed = read_checkpoint(out + "/stopped/checkpoints/last.safetensors").model_state
-equal = all(torch.equal(straight[name], resumed[name]) for name in straight)
-difference = max(float((straight[name].double() - resumed[name].double()).abs().max()) for name in straight)
-print(json.dumps({"equal": equal, "max_difference": difference}))
+results = {}
+for name, (model, mode) in cases.items():
+    # warn_only: the warp's grid_sample and upsampling have no deterministic CUDA backward
+    torch.use_deterministic_algorithms(True, warn_only=mode != "strict")
+    run = RunConfig.from_dict({"model": model, "train": train_options})
+    train(run, f"{out}/{name}/straight", progress=False)
+    train(run.with_overrides(["max_steps=6"]), f"{out}/{name}/stopped", progress=False)
+    train(run, f"{out}/{name}/stopped", resume=True, progress=False)
+    straight = read_checkpoint(f"{out}/{name}/straight/checkpoints/last.safetensors").model_state
+    resumed = read_checkpoint(f"{out}/{name}/stopped/checkpoints/last.safetensors").model_state
+    equal = all(torch.equal(straight[key], resumed[key]) for key in straight)
+    difference = max(float((straight[key].double() - resumed[key].double()).abs().max()) for key in straight)
+    results[name] = {"equal": equal, "max_difference": difference}
+print(json.dumps(results))
 """
 # Dropout and scheduled sampling draw on the GPU: resume must restore its generator too.
 RESUME_CASES = {
@@ -352,19 +344,19 @@ RESUME_CASES = {
 WARP_RESUME_ATOL = 4 * 1e-3 * 6  # TrainConfig's default lr, 1e-3
 
 
-@pytest.mark.parametrize("case", sorted(RESUME_CASES))
-def test_resume_on_cuda_continues_the_same_run(case: str, tmp_path: Path) -> None:
-    model, mode = RESUME_CASES[case]
+def test_resume_on_cuda_continues_the_same_run(tmp_path: Path) -> None:
     # cuBLAS is reproducible with a fixed workspace only, which must be set before it starts
     env = {**os.environ, "CUBLAS_WORKSPACE_CONFIG": ":4096:8", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-c", RESUME_CHECK, json.dumps(model), mode, str(tmp_path)]
+    command = [sys.executable, "-c", RESUME_CHECK, json.dumps(RESUME_CASES), str(tmp_path)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    if mode == "strict":
-        assert result["equal"], f"resumed weights differ by up to {result['max_difference']:.2e} with deterministic algorithms"
-    else:
-        assert result["max_difference"] <= WARP_RESUME_ATOL
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    for case, (_, mode) in RESUME_CASES.items():
+        difference = results[case]["max_difference"]
+        if mode == "strict":
+            assert results[case]["equal"], f"{case}: resumed weights differ by up to {difference:.2e} with deterministic algorithms"
+        else:
+            assert difference <= WARP_RESUME_ATOL, f"{case}: resumed weights differ by up to {difference:.2e}"
 
 
 # -- torchrun and NCCL ---------------------------------------------------------------------------------
@@ -445,3 +437,21 @@ def test_the_collectives_of_the_training_loop_run_on_nccl(tmp_path: Path) -> Non
     done = subprocess.run([*_torchrun(1), str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "nccl ok True" in done.stdout
+
+
+# -- every decoder variant against float64 (last: the longest, and a stopped run keeps the rest) ------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(case) for case in CASES])
+def test_forward_and_backward_on_cuda_equal_the_cpu_in_float64(case: tuple[str, dict]) -> None:
+    cell, variant = case
+    torch.manual_seed(0)
+    model = build_model("tiny", **SIZES, **CELLS[cell], **variant)
+    inputs, future = _frames(4, seed=1), _frames(3, seed=2)
+    reference = _training_step(model, inputs, future, device="cpu", dtype=torch.float64, precision="fp32", plain=False)
+    precisions = ["fp32", "tf32"] + (["bf16"] if torch.cuda.is_bf16_supported() else [])
+    # the spatial family has no deferred products: plain autograd is the same code there
+    paths = [False, True] if cell == "lstm" else [False]
+    for precision, plain in itertools.product(precisions, paths):
+        got = _training_step(model, inputs, future, device="cuda", dtype=torch.float32, precision=precision, plain=plain)
+        _assert_close(got, reference, TOLERANCES[precision], f"{precision}, {'plain autograd' if plain else 'deferred gradients'}")
