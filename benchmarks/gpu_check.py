@@ -134,7 +134,7 @@ def run_tests(out: Path, device, deadline: float) -> dict:
         "failed_tests": [name for name, outcome in outcomes if outcome in ("FAILED", "ERROR")],
         "skip_reasons": sorted({line.split(": ", 1)[-1] for line in output.splitlines() if line.startswith("SKIPPED [")}),
         "summary": summary,
-        "note": summary or "stopped at the deadline",
+        "note": summary or ("stopped at the deadline" if timed_out else (output.strip().splitlines() or ["no output"])[-1][:200]),
     }
 
 
@@ -185,7 +185,10 @@ def run_table1(out: Path, device, quick: bool, deadline: float, workers: int) ->
     log = out / "table1.log"
     print(f"  python benchmarks/table1.py {shlex.join(argv)} (num_workers {workers}; output: {log})", flush=True)
     with log.open("w") as handle, contextlib.redirect_stdout(handle):
-        table1.main(argv)
+        try:
+            table1.main(argv)
+        except SystemExit as stop:  # its refusals exit; here they are this section's failure, not the check's end
+            raise RuntimeError(f"table1.py stopped: {stop}") from None
     written = json.loads((folder / table1.JSON_FILE).read_text())
     rows = []
     for run in written["runs"]:

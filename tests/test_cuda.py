@@ -64,7 +64,6 @@ pytestmark = [
 FRAME = (1, 8, 8)
 SIZES = dict(frame_shape=FRAME, num_input_frames=4, num_future_frames=3, num_layers=2, peepholes=True, init_range=0.3)
 CELLS = {"lstm": dict(hidden_size=12), "convlstm": dict(cell="convlstm", hidden_size=5, patch_size=2, kernel_size=3)}
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
