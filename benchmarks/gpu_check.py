@@ -100,7 +100,10 @@ def run_until(command: list[str], deadline: float, **options) -> tuple[str, int 
         return output, process.returncode
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)  # its own session: the command and its children only
-        output, _ = process.communicate()
+        try:
+            output, _ = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # a descendant that left the group still holds the pipe
+            output = ""
         return output, None
 
 

@@ -88,3 +88,30 @@ def test_the_check_refuses_a_used_folder_and_an_absent_gpu(gpu_check, tmp_path: 
         with pytest.raises(SystemExit):
             gpu_check.parse_args(["--device", "cuda", "--out", str(tmp_path / "new")])
         assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_a_subprocess_past_its_deadline_is_stopped_with_its_children(gpu_check, tmp_path: Path) -> None:
+    marker = tmp_path / "child.pid"
+    script = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(marker)!r}, 'w').write(str(child.pid))\n"
+        "print('started', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    started = time.monotonic()
+    output, code = gpu_check.run_until([sys.executable, "-c", script], time.monotonic() + 3)
+    assert code is None and "started" in output and time.monotonic() - started < 30
+    child = Path(f"/proc/{marker.read_text()}/stat")
+    deadline = time.monotonic() + 5
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(child), "the command's own child must be stopped too"
+
+
+def _running(stat: Path) -> bool:
+    """A process that exists and is not a zombie (killed, waiting to be reaped)."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
