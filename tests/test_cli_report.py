@@ -143,7 +143,7 @@ def test_the_weights_shown_are_the_first_layers_gate_rows_and_the_readout_column
 
 def test_a_convlstm_models_weights_are_its_kernels_in_pixel_space(tmp_path, capsys):
     torch.manual_seed(0)
-    model = build_model("conv-small")  # 32 channels, 3x3 kernels on 4x4 patches
+    model = build_model("conv-small", kernel_size=3)  # 32 channels, 3x3 kernels on 4x4 patches
     kernels = encoder_input_weights(model, "cell")
     assert kernels.shape == (32, 12, 12)
     weight = model.encoder.layers[0].input_conv.weight.detach()  # (4C, 16, 3, 3)
