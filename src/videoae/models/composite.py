@@ -58,7 +58,8 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 class Decoder(nn.Module):
-    """An LSTM stack seeded with the encoder's state and a linear readout to frames.
+    """A recurrent stack (LSTM, or ConvLSTM for the spatial family) seeded with the encoder's state,
+    and a readout to frames (linear, or a 1x1 convolution).
 
     Args:
         config: the model config.
@@ -83,6 +84,7 @@ class Decoder(nn.Module):
         if self.skip_scale is None:
             return outputs
         if self.warp is not None:
+            # (T, B, C, h, w) for a whole sequence or (B, C, h, w) for one step -> (N, C, h, w)
             fed = self.warp(hidden.flatten(0, -4), fed.flatten(0, -4)).reshape(fed.shape)
         if self.bernoulli:
             fed = torch.logit(fed.clamp(SKIP_CLAMP, 1.0 - SKIP_CLAMP))
@@ -115,7 +117,8 @@ class Decoder(nn.Module):
                 ``ground_truth_probability`` per step and sequence (1: always, the authors'
                 training; 0: its own output, inference and free-running training).
             ground_truth_probability: see ``targets``.
-            first_input: (B, D) what a conditional decoder is fed at its first step (zeros if None).
+            first_input: (B, ...) in model space: what a conditional decoder is fed at its first
+                step (zeros if None).
         """
         batch_size = state[0][0].shape[0]
         if not self.conditional:
