@@ -21,10 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from videoae.models.lstm import INIT_SCHEMES, NUM_GATES, State
+from videoae.models.lstm import INIT_SCHEMES, NUM_GATES, RecurrentStack, State
 
 
 class ConvLSTMLayer(nn.Module):
@@ -137,7 +136,7 @@ class ConvLSTMLayer(nn.Module):
         return f"{self.in_channels}, {self.channels}, kernel_size={self.kernel_size}, peepholes={self.peephole is not None}"
 
 
-class ConvLSTMStack(nn.Module):
+class ConvLSTMStack(RecurrentStack):
     """Layers of :class:`ConvLSTMLayer` on one grid, with dropout between layers.
 
     The same interface as :class:`~videoae.models.lstm.LSTMStack`, on maps instead of vectors.
@@ -151,12 +150,10 @@ class ConvLSTMStack(nn.Module):
     """
 
     def __init__(self, in_channels: int, channels: int, num_layers: int, *, dropout: float = 0.0, **layer_options) -> None:
-        super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         sizes = [in_channels] + [channels] * (num_layers - 1)
-        self.layers = nn.ModuleList(ConvLSTMLayer(size, channels, **layer_options) for size in sizes)
-        self.dropout = dropout
+        super().__init__([ConvLSTMLayer(size, channels, **layer_options) for size in sizes], dropout)
         self.channels = channels
         self.grid_size = tuple(layer_options["grid_size"])
 
@@ -164,21 +161,6 @@ class ConvLSTMStack(nn.Module):
         """All-zero (h, c) maps for every layer."""
         zeros = like.new_zeros(batch_size, self.channels, *self.grid_size)
         return [(zeros, zeros) for _ in self.layers]
-
-    def _drop(self, x: Tensor, layer_index: int) -> Tensor:
-        if layer_index < len(self.layers) - 1 and self.dropout > 0:
-            return F.dropout(x, self.dropout, self.training)
-        return x
-
-    def forward(self, inputs: Tensor | None, states: list[State], *, num_steps: int | None = None) -> tuple[Tensor, list[State]]:
-        """Run a known sequence layer by layer: (T, B, in, H, W) -> (T, B, C, H, W), final states."""
-        new_states = []
-        x = inputs
-        for index, (layer, state) in enumerate(zip(self.layers, states)):
-            x, final = layer(x, state, num_steps=num_steps)
-            x = self._drop(x, index)
-            new_states.append(final)
-        return x, new_states
 
     def stepper(self) -> Callable[[Tensor | None, list[State]], tuple[Tensor, list[State]]]:
         """A function taking one timestep through every layer, for inputs produced on the fly."""

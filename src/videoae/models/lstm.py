@@ -147,7 +147,39 @@ class LSTMLayer(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, peepholes={self.peephole is not None}"
 
 
-class LSTMStack(nn.Module):
+class RecurrentStack(nn.Module):
+    """Layers run one after the other over a known sequence, with dropout between layers as in
+    ``nn.LSTM``: what the flat and the spatial stacks share.
+
+    Args:
+        layers: the layers, each mapping ``(inputs, state, num_steps=)`` to ``(outputs, final state)``.
+        dropout: dropout probability on the outputs of every layer but the last, in training.
+    """
+
+    def __init__(self, layers: list[nn.Module], dropout: float) -> None:
+        super().__init__()
+        if not layers:
+            raise ValueError("num_layers must be >= 1, got 0")
+        self.layers = nn.ModuleList(layers)
+        self.dropout = dropout
+
+    def _drop(self, x: Tensor, layer_index: int) -> Tensor:
+        if layer_index < len(self.layers) - 1 and self.dropout > 0:
+            return F.dropout(x, self.dropout, self.training)
+        return x
+
+    def forward(self, inputs: Tensor | None, states: list[State], *, num_steps: int | None = None) -> tuple[Tensor, list[State]]:
+        """Run a known sequence layer by layer: (T, B, ...) -> (T, B, ...) hidden states, final states."""
+        new_states = []
+        x = inputs
+        for index, (layer, state) in enumerate(zip(self.layers, states)):
+            x, final = layer(x, state, num_steps=num_steps)
+            x = self._drop(x, index)
+            new_states.append(final)
+        return x, new_states
+
+
+class LSTMStack(RecurrentStack):
     """Layers of :class:`LSTMLayer`, with dropout between layers as in ``nn.LSTM``.
 
     Args:
@@ -159,33 +191,16 @@ class LSTMStack(nn.Module):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, *, dropout: float = 0.0, **layer_options) -> None:
-        super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
-        self.layers = nn.ModuleList(LSTMLayer(size, hidden_size, **layer_options) for size in sizes)
-        self.dropout = dropout
+        super().__init__([LSTMLayer(size, hidden_size, **layer_options) for size in sizes], dropout)
         self.hidden_size = hidden_size
 
     def zero_state(self, batch_size: int, like: Tensor) -> list[State]:
         """All-zero (h, c) for every layer."""
         zeros = like.new_zeros(batch_size, self.hidden_size)
         return [(zeros, zeros) for _ in self.layers]
-
-    def _drop(self, x: Tensor, layer_index: int) -> Tensor:
-        if layer_index < len(self.layers) - 1 and self.dropout > 0:
-            return F.dropout(x, self.dropout, self.training)
-        return x
-
-    def forward(self, inputs: Tensor | None, states: list[State], *, num_steps: int | None = None) -> tuple[Tensor, list[State]]:
-        """Run a known sequence layer by layer: (T, B, input_size) -> (T, B, H), final states."""
-        new_states = []
-        x = inputs
-        for index, (layer, state) in enumerate(zip(self.layers, states)):
-            x, final = layer(x, state, num_steps=num_steps)
-            x = self._drop(x, index)
-            new_states.append(final)
-        return x, new_states
 
     def stepper(self) -> Callable[[Tensor | None, list[State]], tuple[Tensor, list[State]]]:
         """A function taking one timestep through every layer, for inputs produced on the fly.
