@@ -26,6 +26,10 @@ everything is written to JSON; every run folder lies under ``--out``.
     python benchmarks/table1.py --minutes 10 --seeds 2                      # flat family (small)
     python benchmarks/table1.py --preset conv-small --minutes 10 --seeds 2  # spatial family
     python benchmarks/table1.py --preset paper --paper-optimizer --device cuda --minutes 60
+    python benchmarks/table1.py --combine A/table1.json B/table1.json --json all.json  # one table of several
+
+``--combine`` puts the runs of several invocations at the same settings into one table (e.g. a
+second seed for the best rows only), without training.
 
 Figures only: the tests check the output's structure and ranges, never its values.
 """
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import json
 import platform
 import shlex
 import statistics
@@ -259,6 +264,61 @@ random mAP: the same architecture at random initialisation. paper: Table 1's pre
 the authors' training), for scale only at another size or budget."""
 
 
+# Settings that must agree for runs of several invocations to share one table; the variants,
+# feedings, seeds and folders may differ.
+SHARED_SETTINGS = (
+    "preset",
+    "paper_optimizer",
+    "ground_truth_decay_steps",
+    "conditional_reconstruction",
+    "minutes",
+    "max_steps",
+    "batch_size",
+    "lr",
+    "precision",
+    "eval_sequences",
+    "device",
+)
+SHARED_MACHINE = ("cpu", "gpu", "torch", "torch_threads", "probe_sequences")
+
+
+def run_order(run: dict) -> tuple:
+    """The single invocation's order: variant, then feeding, then seed."""
+    feeding = -1 if run["feeding"] is None else DECODER_TRAINING_INPUTS.index(run["feeding"])
+    return [variant.name for variant in VARIANTS].index(run["variant"]), feeding, run["seed"]
+
+
+def combine(paths: list[Path]) -> dict:
+    """One report of the runs of several ``table1.json`` files made at the same settings."""
+    reports = []
+    for path in paths:
+        try:
+            reports.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"cannot read {path} as a table1.json: {error}") from None
+    first = reports[0]
+    for path, report in zip(paths[1:], reports[1:]):
+        differing = [key for key in SHARED_SETTINGS if report["settings"].get(key) != first["settings"].get(key)]
+        differing += [key for key in SHARED_MACHINE if report.get(key) != first.get(key)]
+        if differing:
+            raise SystemExit(
+                f"{path} was made with other {', '.join(differing)} than {paths[0]}: only runs at the same settings share a table"
+            )
+    runs = sorted((run for report in reports for run in report["runs"]), key=run_order)
+    names = [run["name"] for run in runs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise SystemExit(f"the run(s) {', '.join(repeated)} appear in more than one file: combine each run once")
+    return {
+        **{key: first.get(key) for key in ("cpu", "device", "gpu", "torch", "torch_threads", "videoae", "probe_sequences")},
+        "settings": {key: first["settings"].get(key) for key in SHARED_SETTINGS},
+        "commands": [report["command"] for report in reports],
+        "combined_from": [str(path) for path in paths],
+        "runs": runs,
+        "table": summarize(runs),
+    }
+
+
 def cpu_model() -> str:
     """The CPU's "model name" from /proc/cpuinfo (else what the platform says)."""
     try:
@@ -302,8 +362,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--probe-sequences", type=int, default=None, help="labelled sequences of the linear probe (default: its own)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (training and scoring; the probe runs on the CPU)")
     parser.add_argument("--out", type=Path, default=None, help="folder of the runs and the JSON (default runs/table1-DATE-TIME)")
-    parser.add_argument("--json", type=Path, default=None, help=f"JSON file (default OUT/{JSON_FILE})")
+    parser.add_argument("--json", type=Path, default=None, help=f"JSON file (default OUT/{JSON_FILE}; with --combine: none)")
+    parser.add_argument(
+        "--combine", type=Path, nargs="+", metavar="JSON", help="no training: one table of the runs in these table1.json files"
+    )
     args = parser.parse_args(argv)
+    if args.combine:
+        return args
     if args.minutes < 0 or args.max_steps < 1 or args.seeds < 1 or args.eval_sequences < 1:
         parser.error("--minutes must be >= 0, and --max-steps, --seeds and --eval-sequences >= 1")
     if args.probe_sequences is not None and args.probe_sequences < MIN_PROBE_SEQUENCES:
@@ -320,6 +385,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    if args.combine:
+        report = combine(args.combine)
+        if args.json:
+            write_json_atomically(args.json, report)
+        print("\n".join(["combined:", *(f"  {command}" for command in report["commands"])]))
+        print(f"machine: {report['cpu']}; torch {report['torch']}, {report['torch_threads']} threads; device {report['device']}")
+        print(table(report["table"], report["runs"]))
+        print(FOOTER)
+        if args.json:
+            print(f"JSON: {args.json}")
+        return 0
     jobs = plan(args)  # every config is validated before the first run starts
     taken = [job.name for job in jobs if (args.out / job.name / LAST_CHECKPOINT).exists()]
     if taken:

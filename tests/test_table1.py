@@ -147,3 +147,52 @@ def test_a_tiny_table_trains_scores_and_probes_all_five_variants(table1, load_be
 
     with pytest.raises(SystemExit, match="already holds"):
         table1.main(argv)  # never trains into runs that exist
+
+
+def _report(runs: list[dict], **settings) -> dict:
+    """A table1.json as main writes it, with made-up figures."""
+    base = {"preset": "small", "minutes": 10.0, "max_steps": 1_000_000, "eval_sequences": 1000, "device": "auto", "seeds": 1}
+    machine = {"cpu": "a CPU", "gpu": None, "torch": "2.13.0", "torch_threads": 2, "probe_sequences": 2000, "device": "cpu"}
+    return {**machine, "videoae": "0.1.0", "command": "python benchmarks/table1.py", "settings": {**base, **settings}, "runs": runs}
+
+
+def _record(variant: str, feeding: str | None, seed: int, bce: float) -> dict:
+    scores = {"bce": bce, "mse": 100.0, "ssim": 0.5}
+    baselines = {name: {"bce": 800.0, "mse": 170.0, "ssim": 0.04} for name in ("copy_last", "mean")}
+    probe = {name: {"map": 0.3} for name in ("trained", "random_init", "pixels", "chance")}
+    feeding_name = f"-{feeding.replace('_', '-')}" if feeding else ""
+    name = f"{variant}{feeding_name}-seed{seed}"
+    return {
+        "name": name,
+        "variant": variant,
+        "feeding": feeding,
+        "seed": seed,
+        "steps": 100,
+        "prediction": scores,
+        "baselines": baselines,
+        "probe": probe,
+    }
+
+
+def test_combine_puts_the_runs_of_several_invocations_into_one_table(table1, tmp_path: Path, capsys) -> None:
+    first = tmp_path / "seed0.json"
+    first.write_text(json.dumps(_report([_record("predictor", None, 0, 500.0), _record("conditional-predictor", "scheduled", 0, 520.0)])))
+    second = tmp_path / "seed1.json"
+    second.write_text(json.dumps(_report([_record("predictor", None, 1, 510.0)], seeds=1, first_seed=1)))
+    out = tmp_path / "all.json"
+    assert table1.main(["--combine", str(second), str(first), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [run["name"] for run in report["runs"]] == ["predictor-seed0", "predictor-seed1", "conditional-predictor-scheduled-seed0"]
+    predictor, conditional = report["table"]
+    assert predictor["seeds"] == [0, 1] and predictor["prediction"]["bce"]["mean"] == pytest.approx(505.0)
+    assert conditional["feeding"] == "scheduled" and conditional["prediction"]["bce"]["std"] is None
+    assert "505.0 ± 7.1" in capsys.readouterr().out
+
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(_report([_record("composite", None, 0, 500.0)], minutes=3.0)))
+    with pytest.raises(SystemExit, match="other minutes"):
+        table1.main(["--combine", str(first), str(other)])
+    with pytest.raises(SystemExit, match="predictor-seed0 appear in more than one file"):
+        table1.main(["--combine", str(first), str(first)])
+    with pytest.raises(SystemExit, match="cannot read"):
+        table1.main(["--combine", str(tmp_path / "missing.json")])
