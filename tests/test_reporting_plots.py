@@ -151,6 +151,20 @@ def test_weight_tiles_plot(tmp_path, layout):
     assert width > 200 and height > 150
 
 
+def test_a_long_weight_title_is_wrapped_inside_a_narrow_figure(tmp_path, monkeypatch):
+    from videoae.reporting import weights
+
+    drawn = []
+    monkeypatch.setattr(weights, "save_figure", lambda figure, path: drawn.append(figure) or path)
+    title = "encoder input weights (first 8 of 32 channels, cell-input gate g, layer 1) " * 2
+    plot_weights(np.ones((8, 5 * 5)), tmp_path / "w.png", frame_shape=(5, 5), title=title)
+    (figure,) = drawn
+    (text,) = figure.texts
+    extent = text.get_window_extent(figure.canvas.get_renderer())
+    assert "\n" in text.get_text() and extent.x0 >= 0 and extent.x1 <= figure.bbox.width
+    assert text.get_text().split() == title.split()  # wrapped, nothing lost
+
+
 @pytest.mark.parametrize(
     ("weight", "match"),
     [

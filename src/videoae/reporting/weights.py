@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ WEIGHT_MIN_TILE_PX = 48  # small frames are enlarged by whole pixels to at least
 WEIGHT_MAX_SIDE_INCHES = 14.0
 WEIGHT_MIN_FIGSIZE = (5.0, 4.0)  # inches: room for the title and the colour bar's label
 _EXTRA_INCHES = (1.6, 0.9)  # room for the colour bar and the title
+TITLE_WIDTH_SHARE = 0.95  # of the figure's width; a longer title is wrapped onto more lines
 
 
 def _weight_tiles(weight: object, frame_shape: tuple[int, int], num_tiles: int) -> tuple[np.ndarray, int]:
@@ -106,5 +108,15 @@ def plot_weights(
     image = axes.imshow(mosaic, cmap=colormap, vmin=-1.0, vmax=1.0, interpolation="nearest")
     axes.set_axis_off()
     figure.colorbar(image, ax=axes, shrink=0.8, label="weight / max |weight| of its unit")
-    figure.suptitle(title or f"weights of the first {count} of {num_units} units ({height}x{width} each)")
+    fit_title(figure, title or f"weights of the first {count} of {num_units} units ({height}x{width} each)")
     return save_figure(figure, path)
+
+
+def fit_title(figure, text: str) -> None:
+    """The figure's title, wrapped where one line would be wider than the figure (few tiles make a narrow one)."""
+    title = figure.suptitle(text)
+    room = figure.bbox.width * TITLE_WIDTH_SHARE
+    width = title.get_window_extent(figure.canvas.get_renderer()).width
+    if width > room:  # as few lines as fit, of even length; characters are near enough equal in width to wrap by count
+        lines = math.ceil(width / room)
+        title.set_text(textwrap.fill(text, max(8, math.ceil(len(text) / lines))))
