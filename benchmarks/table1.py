@@ -57,7 +57,7 @@ from videoae.cli.demo import demo_config
 from videoae.evaluation.evaluate import BASELINES, evaluate
 from videoae.models.checkpoint import load_model
 from videoae.models.config import DECODER_TRAINING_INPUTS, PRESETS, ModelConfig, preset
-from videoae.run_folder import EVAL_FILE, LAST_CHECKPOINT
+from videoae.run_folder import EVAL_FILE, LAST_CHECKPOINT, METRICS_FILE, read_metrics
 from videoae.training.config import RunConfig, TrainConfig
 from videoae.training.loop import train
 from videoae.training.periodic_eval import evaluation_videos
@@ -75,6 +75,10 @@ TRAIN_EVAL_SEQUENCES = 128  # the loop's own evaluation at the end of a run (met
 PAPER_OPTIMIZER = dict(optimizer="sgd", momentum=0.9, lr=1e-4, weight_decay=1e-4, grad_clip=0.0)
 METRICS = ("bce", "mse", "ssim")
 DECODERS = ("prediction", "reconstruction")
+# The training loss at equal steps: every run of a seed trains on the same batches in the same
+# order, so these compare the variants on identical data, without the wall clock's step counts.
+CURVE_STEPS = (1000, 2000, 4000, 8000)
+CURVE_WINDOW = 500  # steps averaged up to each of CURVE_STEPS, and at the end of the run
 
 
 class Variant(NamedTuple):
@@ -170,6 +174,23 @@ def load_linear_probe() -> ModuleType:
     return module
 
 
+def training_losses(run_dir: Path) -> dict[str, dict[str, float | None]]:
+    """Per decoder, the training loss averaged over the ``CURVE_WINDOW`` steps up to each of
+    ``CURVE_STEPS`` (None where the run stopped before) and over its last ``CURVE_WINDOW`` steps."""
+    records = [record for record in read_metrics(run_dir) if "loss" in record]
+    last = max((record["step"] for record in records), default=0)
+    ends = {**{str(step): step for step in CURVE_STEPS}, "last": last}
+    losses = {}
+    for decoder in DECODERS:
+        key = f"{decoder}_loss"
+        if records and key in records[0]:
+            windows = {name: [r[key] for r in records if end - CURVE_WINDOW < r["step"] <= end] for name, end in ends.items()}
+            losses[decoder] = {
+                name: statistics.fmean(window) if ends[name] <= last and window else None for name, window in windows.items()
+            }
+    return losses
+
+
 def run_job(job: Job, run_dir: Path, *, videos, probe: ModuleType, probe_sequences: int) -> dict:
     """Train, score on the test videos and probe the encoder; returns the run's record."""
     started = time.perf_counter()
@@ -194,12 +215,18 @@ def run_job(job: Job, run_dir: Path, *, videos, probe: ModuleType, probe_sequenc
         **{decoder: scores[decoder] for decoder in DECODERS if decoder in scores},
         "baselines": scores["baselines"],
         "probe": probed,
+        "training_loss": training_losses(run_dir),
     }
 
 
 def _stat(values: list[float]) -> dict:
     """Mean, sample standard deviation over seeds (None for one seed) and the values."""
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None, "values": values}
+
+
+def _stat_or_none(values: list[float | None]) -> dict | None:
+    """:func:`_stat` where every seed has a value, else None (a seed stopped earlier)."""
+    return None if any(value is None for value in values) else _stat(values)
 
 
 def summarize(runs: list[dict]) -> list[dict]:
@@ -218,6 +245,13 @@ def summarize(runs: list[dict]) -> list[dict]:
         row["probe_map"] = _stat([run["probe"]["trained"]["map"] for run in group])
         row["random_init_map"] = _stat([run["probe"]["random_init"]["map"] for run in group])
         row["paper_prediction_bce"] = variant.paper_bce
+        if all("training_loss" in run for run in group):
+            row["training_loss"] = {
+                decoder: {
+                    at: _stat_or_none([run["training_loss"][decoder][at] for run in group]) for at in group[0]["training_loss"][decoder]
+                }
+                for decoder in group[0]["training_loss"]
+            }
         rows.append(row)
     return rows
 
@@ -254,6 +288,23 @@ def table(rows: list[dict], runs: list[dict]) -> str:
     for key, text in (("pixels", "probe: raw pixels (mean input frame)"), ("chance", "probe: chance")):
         lines.append(f"{text:<{label}}{'':>{9 + 15 * len(COLUMNS)}}" + _cell(first["probe"][key]["map"], 3))
     return "\n".join(lines)
+
+
+def curves_table(rows: list[dict]) -> str:
+    """The training loss of each decoder at equal steps, on the batches every run of a seed shares."""
+    heads = [*(f"step {step}" for step in CURVE_STEPS), f"last {CURVE_WINDOW}"]
+    lines = [f"{'training loss at equal steps':<34}{'feeding':<14}{'decoder':<16}" + "".join(f"{head:>15}" for head in heads)]
+    for row in rows:
+        for decoder, losses in row.get("training_loss", {}).items():
+            name = f"{row['label']:<34}{row['feeding'] or '-':<14}{decoder:<16}"
+            lines.append(name + "".join(_cell(stat, 1) for stat in losses.values()))
+    return "\n".join(lines)
+
+
+CURVES_FOOTER = f"""\
+training loss: nats per frame on the training batches, mean of the {CURVE_WINDOW} steps up to the step named ('-': the run
+stopped before it), the same batches in every run of a seed. A decoder fed ground truth is scored teacher-forced
+there (scheduled feeding: partly), so its training loss is not comparable with the test BCE or other feedings'."""
 
 
 FOOTER = """\
@@ -305,6 +356,9 @@ def combine(paths: list[Path]) -> dict:
                 f"{path} was made with other {', '.join(differing)} than {paths[0]}: only runs at the same settings share a table"
             )
     runs = sorted((run for report in reports for run in report["runs"]), key=run_order)
+    for run in runs:  # runs recorded before the training losses were: read from their log, where it is still there
+        if "training_loss" not in run and "run_dir" in run and (Path(run["run_dir"]) / METRICS_FILE).is_file():
+            run["training_loss"] = training_losses(Path(run["run_dir"]))
     names = [run["name"] for run in runs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -317,6 +371,15 @@ def combine(paths: list[Path]) -> dict:
         "runs": runs,
         "table": summarize(runs),
     }
+
+
+def print_tables(report: dict) -> None:
+    """The scores table, and the training losses at equal steps where the runs have them."""
+    print(table(report["table"], report["runs"]))
+    print(FOOTER)
+    if any("training_loss" in row for row in report["table"]):
+        print(curves_table(report["table"]))
+        print(CURVES_FOOTER)
 
 
 def cpu_model() -> str:
@@ -391,8 +454,7 @@ def main(argv: list[str] | None = None) -> int:
             write_json_atomically(args.json, report)
         print("\n".join(["combined:", *(f"  {command}" for command in report["commands"])]))
         print(f"machine: {report['cpu']}; torch {report['torch']}, {report['torch_threads']} threads; device {report['device']}")
-        print(table(report["table"], report["runs"]))
-        print(FOOTER)
+        print_tables(report)
         if args.json:
             print(f"JSON: {args.json}")
         return 0
@@ -442,8 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{record['probe']['trained']['map']:.3f}",
             flush=True,
         )
-    print(table(report["table"], report["runs"]))
-    print(FOOTER)
+    print_tables(report)
     print(f"JSON: {args.json}")
     return 0
 

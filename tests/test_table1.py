@@ -143,6 +143,9 @@ def test_a_tiny_table_trains_scores_and_probes_all_five_variants(table1, load_be
                 assert -1 <= run[decoder]["ssim"] <= 1
         for representation in ("trained", "random_init", "pixels", "chance"):
             assert 0 <= run["probe"][representation]["map"] <= 1
+        assert set(run["training_loss"]) == {
+            d for d, present in (("prediction", variant.predict), ("reconstruction", variant.reconstruct)) if present
+        }
         assert set(run["baselines"]) == {"copy_last", "mean"}
 
     with pytest.raises(SystemExit, match="already holds"):
@@ -187,6 +190,21 @@ def test_combine_puts_the_runs_of_several_invocations_into_one_table(table1, tmp
     assert predictor["seeds"] == [0, 1] and predictor["prediction"]["bce"]["mean"] == pytest.approx(505.0)
     assert conditional["feeding"] == "scheduled" and conditional["prediction"]["bce"]["std"] is None
     assert "505.0 ± 7.1" in capsys.readouterr().out
+    assert "training_loss" not in predictor  # made-up records have no training log
+
+    run_dir = tmp_path / "predictor-seed2"
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 1.0, "prediction_loss": float(s)}) + "\n" for s in range(10, 2501, 10))
+    )
+    third = tmp_path / "seed2.json"
+    third.write_text(json.dumps(_report([{**_record("predictor", None, 2, 505.0), "run_dir": str(run_dir)}], first_seed=2)))
+    assert table1.main(["--combine", str(third)]) == 0  # read from the run's log where the record lacks them
+    printed = capsys.readouterr().out
+    losses = table1.training_losses(run_dir)["prediction"]
+    assert losses["1000"] == pytest.approx(755.0) and losses["2000"] == pytest.approx(1755.0) and losses["last"] == pytest.approx(2255.0)
+    assert losses["4000"] is None and losses["8000"] is None  # the run stopped at step 2500
+    assert any(line.startswith("future predictor") and "755.0" in line and "2255.0" in line for line in printed.splitlines())
 
     other = tmp_path / "other.json"
     other.write_text(json.dumps(_report([_record("composite", None, 0, 500.0)], minutes=3.0)))
