@@ -366,7 +366,7 @@ def combine(paths: list[Path]) -> dict:
     return {
         **{key: first.get(key) for key in ("cpu", "device", "gpu", "torch", "torch_threads", "videoae", "probe_sequences")},
         "settings": {key: first["settings"].get(key) for key in SHARED_SETTINGS},
-        "commands": [report["command"] for report in reports],
+        "commands": [command for report in reports for command in report.get("commands", [report.get("command")])],
         "combined_from": [str(path) for path in paths],
         "runs": runs,
         "table": summarize(runs),

@@ -206,6 +206,9 @@ def test_combine_puts_the_runs_of_several_invocations_into_one_table(table1, tmp
     assert losses["4000"] is None and losses["8000"] is None  # the run stopped at step 2500
     assert any(line.startswith("future predictor") and "755.0" in line and "2255.0" in line for line in printed.splitlines())
 
+    assert table1.main(["--combine", str(out), str(tmp_path / "seed2.json")]) == 0  # a combined file combines again
+    assert json.loads(out.read_text())["commands"] == ["python benchmarks/table1.py"] * 2
+
     other = tmp_path / "other.json"
     other.write_text(json.dumps(_report([_record("composite", None, 0, 500.0)], minutes=3.0)))
     with pytest.raises(SystemExit, match="other minutes"):
