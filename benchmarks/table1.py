@@ -67,7 +67,7 @@ JSON_FILE = "table1.json"
 DEFAULT_MINUTES = 10.0  # the issue's starting budget per run on 2 cores
 DEFAULT_MAX_STEPS = 1_000_000  # the wall-clock budget ends a run first
 DEFAULT_EVAL_SEQUENCES = 1000
-DEFAULT_DECAY_STEPS = 2000  # about 60% of a 10-minute conditional `small` run (90 sequences/s, docs/models.md)
+DEFAULT_DECAY_STEPS = 2000  # a third of a 10-minute scheduled `small` run on 2 idle cores (6,394 steps, docs/evaluation.md)
 MIN_PROBE_SEQUENCES = 10  # what run_probe accepts
 TRAIN_EVAL_SEQUENCES = 128  # the loop's own evaluation at the end of a run (metrics.jsonl)
 # The authors' newer code (REFERENCE.md). Their element-wise update clip has no counterpart in
