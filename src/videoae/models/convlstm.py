@@ -19,6 +19,7 @@ result.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -150,10 +151,7 @@ class ConvLSTMStack(RecurrentStack):
     """
 
     def __init__(self, in_channels: int, channels: int, num_layers: int, *, dropout: float = 0.0, **layer_options) -> None:
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        sizes = [in_channels] + [channels] * (num_layers - 1)
-        super().__init__([ConvLSTMLayer(size, channels, **layer_options) for size in sizes], dropout)
+        super().__init__(partial(ConvLSTMLayer, **layer_options), in_channels, channels, num_layers, dropout)
         self.channels = channels
         self.grid_size = tuple(layer_options["grid_size"])
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -152,15 +153,22 @@ class RecurrentStack(nn.Module):
     ``nn.LSTM``: what the flat and the spatial stacks share.
 
     Args:
-        layers: the layers, each mapping ``(inputs, state, num_steps=)`` to ``(outputs, final state)``.
+        make_layer: builds a layer from its input size and hidden size; each layer maps
+            ``(inputs, state, num_steps=)`` to ``(outputs, final state)``.
+        input_size: input features or channels of the first layer (0: no input).
+        hidden_size: hidden features or channels of every layer, the input of all but the first.
+        num_layers: number of layers.
         dropout: dropout probability on the outputs of every layer but the last, in training.
     """
 
-    def __init__(self, layers: list[nn.Module], dropout: float) -> None:
+    def __init__(
+        self, make_layer: Callable[[int, int], nn.Module], input_size: int, hidden_size: int, num_layers: int, dropout: float
+    ) -> None:
         super().__init__()
-        if not layers:
-            raise ValueError("num_layers must be >= 1, got 0")
-        self.layers = nn.ModuleList(layers)
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        sizes = [input_size] + [hidden_size] * (num_layers - 1)
+        self.layers = nn.ModuleList(make_layer(size, hidden_size) for size in sizes)
         self.dropout = dropout
 
     def _drop(self, x: Tensor, layer_index: int) -> Tensor:
@@ -191,10 +199,7 @@ class LSTMStack(RecurrentStack):
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, *, dropout: float = 0.0, **layer_options) -> None:
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        sizes = [input_size] + [hidden_size] * (num_layers - 1)
-        super().__init__([LSTMLayer(size, hidden_size, **layer_options) for size in sizes], dropout)
+        super().__init__(partial(LSTMLayer, **layer_options), input_size, hidden_size, num_layers, dropout)
         self.hidden_size = hidden_size
 
     def zero_state(self, batch_size: int, like: Tensor) -> list[State]:
