@@ -356,13 +356,13 @@ def combine(paths: list[Path]) -> dict:
                 f"{path} was made with other {', '.join(differing)} than {paths[0]}: only runs at the same settings share a table"
             )
     runs = sorted((run for report in reports for run in report["runs"]), key=run_order)
-    for run in runs:  # runs recorded before the training losses were: read from their log, where it is still there
-        if "training_loss" not in run and "run_dir" in run and (Path(run["run_dir"]) / METRICS_FILE).is_file():
-            run["training_loss"] = training_losses(Path(run["run_dir"]))
     names = [run["name"] for run in runs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise SystemExit(f"the run(s) {', '.join(repeated)} appear in more than one file: combine each run once")
+    for run in runs:  # runs recorded before the training losses were: read from their log, where it is still there
+        if "training_loss" not in run and "run_dir" in run and (Path(run["run_dir"]) / METRICS_FILE).is_file():
+            run["training_loss"] = training_losses(Path(run["run_dir"]))
     return {
         **{key: first.get(key) for key in ("cpu", "device", "gpu", "torch", "torch_threads", "videoae", "probe_sequences")},
         "settings": {key: first["settings"].get(key) for key in SHARED_SETTINGS},
