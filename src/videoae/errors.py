@@ -9,6 +9,7 @@ class VideoAEError(Exception):
     """Base class: a problem with the user's input, files or environment, explained in one line."""
 
     exit_code = 2  # what the command line exits with
+    silent = False  # True where another process has already said why (torchrun's other ranks)
 
 
 class InvalidInputError(VideoAEError, ValueError):

@@ -11,7 +11,7 @@ A run lives in a folder::
     RUN/training_curves.png, RUN/per_frame.png, RUN/samples.gif, RUN/samples.png  the demo's pictures
     RUN/plot.png                      videoae plot (never one of the demo's pictures)
     RUN/report.html                   videoae report
-    RUN/.lock                         held by the one process training into the folder (its id inside)
+    RUN/.lock                         locked by the one process training into the folder (its id inside)
 
 Readers here are lenient where a report only shows what is there (a crash can cut the last line of
 the metrics log short) and strict where a command needs the file.
@@ -19,6 +19,7 @@ the metrics log short) and strict where a command needs the file.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -46,48 +47,69 @@ LOCK_FILE = ".lock"
 
 
 class RunFolderLock:
-    """An exclusive OS lock (``flock``) on a run folder, held while one process trains into it.
+    """An exclusive OS lock on a run folder, held while one process trains into it.
 
-    The kernel releases it when the process ends, however it ends, so a crash never leaves a
-    stale lock. Call :meth:`release` (or use it as a context manager) when done.
+    A POSIX record lock (``fcntl``): the kernel releases it the moment its process ends, however it
+    ends, and forked children (DataLoader workers) do not inherit it, so a resume straight after a
+    ``kill -9`` never waits for the dead run's workers to exit. Such locks do not exclude the
+    process that holds them, so the folders this process holds are also kept here. Call
+    :meth:`release` (or use it as a context manager) when done.
     """
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / LOCK_FILE
         self._fd: int | None = None
+        self._key: tuple[int, int] | None = None
         try:
             import fcntl
         except ImportError:  # not a POSIX system: no lock, as before
             logger.warning("cannot lock %s on this system; make sure no other process trains into it", run_dir)
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(fd)
+            existing = _file_key(os.stat(self.path))
+        except OSError:
+            existing = None
+        if existing in _HELD_HERE:  # never open it again here: closing a second descriptor would drop the lock
+            raise _in_use(run_dir, f"process {os.getpid()}")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = _lock_holder(fd) if err.errno in (errno.EACCES, errno.EAGAIN) else None
             os.close(fd)
-            raise InvalidInputError(
-                f"{run_dir} is in use: {holder} is training into it; wait for it to end (or stop it), or choose another --out"
-            ) from None
-        except OSError as err:  # a filesystem without locks (some network mounts): train anyway
+            if holder is not None:
+                raise _in_use(run_dir, holder) from None
+            # a filesystem without locks (some network mounts): train anyway
             logger.warning("cannot lock %s (%s); make sure no other process trains into it", run_dir, err.strerror or err)
-            os.close(fd)
             return
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+        self._fd, self._key = fd, _file_key(os.fstat(fd))
+        _HELD_HERE.add(self._key)
 
     def release(self) -> None:
         """Let another process train into the folder (the lock file stays: removing it would race)."""
         if self._fd is not None:
-            os.close(self._fd)  # closing the last descriptor releases the flock
-            self._fd = None
+            os.close(self._fd)  # closing the descriptor releases the lock
+            _HELD_HERE.discard(self._key)
+            self._fd = self._key = None
 
     def __enter__(self) -> RunFolderLock:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()
+
+
+_HELD_HERE: set[tuple[int, int]] = set()  # (device, inode) of the lock files this process holds
+
+
+def _file_key(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
+
+
+def _in_use(run_dir: Path, holder: str) -> InvalidInputError:
+    return InvalidInputError(f"{run_dir} is in use: {holder} is training into it; wait for it to end (or stop it), or choose another --out")
 
 
 def _lock_holder(fd: int) -> str:

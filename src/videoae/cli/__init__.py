@@ -52,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VideoAEError, OSError) as err:
         if os.environ.get("VIDEOAE_DEBUG"):
             raise
+        if getattr(err, "silent", False):  # another process (torchrun's rank 0) says why
+            return err.exit_code
         print(f"videoae: error: {_one_line(err)}", file=sys.stderr)
         return getattr(err, "exit_code", EXIT_USER_ERROR)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from videoae.cli.progress import on_terminal
 from videoae.cli.tables import metrics_table
@@ -32,22 +31,29 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--out", metavar="RUN", help="run folder to create")
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
+    train.add_argument(
+        "--resume-if-exists",
+        action="store_true",
+        help="with --out: start the run if the folder holds none, else continue it (it must be the same configuration); "
+        "the form for requeued cluster jobs and torchrun --max-restarts",
+    )
     train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps in all")
     train.add_argument("--max-minutes", type=float, metavar="M", help="stop (and save) after M minutes of training")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     train.set_defaults(run=_run_train)
 
 
-def _is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def _run_config_from_args(args: argparse.Namespace):
     from videoae.training.config import RunConfig, load_config_file, read_run_config
 
     if args.resume:
-        if args.out or args.config or args.preset or args.assignments:
-            raise InvalidInputError("--resume continues a run with its own config: drop --out, --config, --preset and --set")
+        options = {"--out": args.out, "--config": args.config, "--preset": args.preset, "--set": args.assignments}
+        given = [name for name, value in options.items() if value] + ["--resume-if-exists"] * args.resume_if_exists
+        if given:
+            raise InvalidInputError(
+                f"--resume continues a run with its own config, so it takes no {', '.join(given)}; "
+                "to give the whole command every time (a requeued job), use --out RUN --resume-if-exists instead"
+            )
         run = read_run_config(args.resume)
     else:
         if not args.out:
@@ -65,12 +71,15 @@ def _run_config_from_args(args: argparse.Namespace):
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from videoae.training.distributed import process_place
     from videoae.training.loop import train
 
+    is_main = process_place().rank == 0  # checked first: a stray RANK must not silence the command
     run = _run_config_from_args(args)
     run_dir = args.resume or args.out
-    result = train(run, run_dir, resume=bool(args.resume), progress=not args.no_progress and on_terminal())
-    if _is_main_process():
+    progress = not args.no_progress and on_terminal()
+    result = train(run, run_dir, resume=bool(args.resume), resume_if_exists=args.resume_if_exists, progress=progress)
+    if is_main:
         print(f"trained {result.run_dir} to step {result.step} (stopped by {result.stop_reason})")
         if result.last_eval is not None:
             print(metrics_table(result.last_eval, run.model.frame_shape[1:]))

@@ -18,6 +18,9 @@ from videoae.validation import coerce_fields, did_you_mean, raise_first_failure,
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("fp32", "bf16", "auto")
+# The settings a run may change when it continues (with --resume's --max-steps and --max-minutes,
+# or a new limit in a requeued job's command); any other change would make it another run.
+RUN_LIMITS = ("max_steps", "max_minutes")
 # Per-process seeds add multiples of a stride to the seed; torch seeds must fit in 64 bits.
 MAX_SEED = 2**62
 
@@ -162,6 +165,26 @@ class RunConfig:
                 section = owners[0]
             section[name] = _parse_value(text)
         return RunConfig(model=ModelConfig.from_dict(model), train=_train_from_dict(train))
+
+
+def config_differences(saved: dict[str, Any], requested: dict[str, Any], *, prefix: str = "") -> list[str]:
+    """The settings, other than :data:`RUN_LIMITS`, whose values differ between two config dicts
+    (``to_dict`` forms), each as ``name (saved, now requested)`` with long values cut short."""
+    differing = []
+    for key in sorted(set(saved) | set(requested)):
+        if key in RUN_LIMITS:
+            continue
+        before, after = saved.get(key), requested.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            differing += config_differences(before, after, prefix=f"{prefix}{key}.")
+        elif before != after:
+            differing.append(f"{prefix}{key} ({_shown(before)} in the run, {_shown(after)} now)")
+    return differing
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def _train_from_dict(data: dict[str, Any]) -> TrainConfig:

@@ -2,20 +2,42 @@
 
 One code path serves any world size: with ``WORLD_SIZE`` unset or 1 every helper here is a cheap
 no-op, so the trainer never branches on "distributed or not" beyond :func:`setup`.
+
+A process whose peer dies sees its next collective fail (gloo notices a closed connection within
+seconds). :func:`collectives` turns that failure into :class:`PeerLost`, one line that says the
+run folder is resumable, instead of a backend traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
+from videoae.errors import InvalidInputError, VideoAEError
 from videoae.validation import resolve_device
 
+# How long a collective waits for a peer that is alive but does not answer (a dead peer is
+# noticed sooner: its connection closes).
 PROCESS_GROUP_TIMEOUT = datetime.timedelta(minutes=30)
+EXIT_RESUMABLE = 75  # sysexits' EX_TEMPFAIL: the run saved (or kept) its state; run the command again
+
+
+class PeerLost(VideoAEError):
+    """Another process of the group died or hung up; this one stops, its run folder resumable."""
+
+    exit_code = EXIT_RESUMABLE
+
+
+class RefusedElsewhere(VideoAEError):
+    """Process 0 refused to start (and said why); the other processes stop without a word."""
+
+    silent = True
 
 
 @dataclass(frozen=True)
@@ -26,6 +48,9 @@ class DistState:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    # The group that carries the trainer's own small messages (stop flags, decisions): gloo, so
+    # they stay CPU tensors that never wait for a GPU stream, whatever the training backend.
+    control_group: object | None = None
 
     @property
     def is_main(self) -> bool:
@@ -37,43 +62,171 @@ class DistState:
         return self.world_size > 1
 
 
+@dataclass(frozen=True)
+class ProcessPlace:
+    """RANK, WORLD_SIZE and LOCAL_RANK as checked numbers."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+
+def process_place(environ: dict[str, str] | None = None) -> ProcessPlace:
+    """This process's place in the group, from the environment torchrun sets, checked.
+
+    Raises:
+        InvalidInputError: a value that is not a number, out of range, or inconsistent (a stray
+            ``RANK=1`` with no ``WORLD_SIZE`` would otherwise make a run that writes nothing).
+    """
+    environ = os.environ if environ is None else environ
+    numbers = {}
+    for name, default in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)):
+        text = environ.get(name)
+        if text is None:
+            numbers[name] = default
+            continue
+        shown = text if len(text) <= 20 else text[:20] + "..."
+        if not text.strip().isdigit() or len(text.strip()) > 9:
+            raise InvalidInputError(
+                f"environment variable {name}={shown!r} is not a process number; unset it, or launch with torchrun, which sets it"
+            )
+        numbers[name] = int(text)
+    rank, world_size, local_rank = numbers["RANK"], numbers["WORLD_SIZE"], numbers["LOCAL_RANK"]
+    if world_size < 1 or rank >= world_size or local_rank >= world_size:
+        raise InvalidInputError(
+            f"environment variables RANK={rank}, WORLD_SIZE={world_size}, LOCAL_RANK={local_rank} do not fit together "
+            "(each rank must be below WORLD_SIZE); unset them, or launch with torchrun, which sets them"
+        )
+    if world_size > 1 and not (environ.get("MASTER_ADDR") and environ.get("MASTER_PORT")):
+        raise InvalidInputError(
+            f"WORLD_SIZE={world_size} but MASTER_ADDR or MASTER_PORT is not set: launch several processes with torchrun, "
+            "or unset WORLD_SIZE to train in one"
+        )
+    return ProcessPlace(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
 def setup(device_name: str = "auto") -> DistState:
     """Read RANK / WORLD_SIZE / LOCAL_RANK, join the process group (NCCL on CUDA, gloo on CPU)."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_name, local_rank)
+    place = process_place()
+    device = resolve_device(device_name, place.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if world_size > 1 and not dist.is_initialized():
+    control_group = None
+    if place.world_size > 1:
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, timeout=PROCESS_GROUP_TIMEOUT)
-    return DistState(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+        if not dist.is_initialized():
+            with collectives("joining the process group"):
+                dist.init_process_group(backend=backend, timeout=PROCESS_GROUP_TIMEOUT)
+        if backend != "gloo":
+            control_group = dist.new_group(backend="gloo", timeout=PROCESS_GROUP_TIMEOUT)
+    return DistState(rank=place.rank, world_size=place.world_size, local_rank=place.local_rank, device=device, control_group=control_group)
 
 
 def teardown(state: DistState) -> None:
-    """Leave the process group, if this process joined one."""
+    """Leave the process group, if this process joined one (never blocks on a dead peer)."""
     if state.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+        with contextlib.suppress(Exception):  # leaving after a peer died must not raise over the real error
+            dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def collectives(doing: str) -> Iterator[None]:
+    """Turn the failure of a collective (a peer died, hung up or timed out) into :class:`PeerLost`."""
+    try:
+        yield
+    except dist.DistError as err:  # gloo and NCCL raise DistBackendError / DistNetworkError / DistStoreError
+        raise PeerLost(
+            f"lost contact with another training process while {doing} ({_first_line(err)}); "
+            "this process stopped, and the run folder resumes from its last checkpoint"
+        ) from None
+    except RuntimeError as err:
+        if not dist.is_initialized() or not _is_peer_failure(err):
+            raise
+        raise PeerLost(
+            f"lost contact with another training process while {doing} ({_first_line(err)}); "
+            "this process stopped, and the run folder resumes from its last checkpoint"
+        ) from None
+
+
+def _is_peer_failure(err: RuntimeError) -> bool:
+    text = str(err).lower()
+    return any(sign in text for sign in ("gloo", "connection", "timed out", "nccl", "peer"))
+
+
+def _first_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= 160 else text[:160] + "..."
 
 
 def all_reduce_sum(state: DistState, tensor: torch.Tensor) -> torch.Tensor:
     """Sum a tensor over all processes (in place); identity for one process."""
     if state.enabled:
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        with collectives("summing metrics"):
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
 
 def any_process(state: DistState, flag: bool) -> bool:
-    """True on every process if ``flag`` is true on any: for stop decisions all must agree on."""
+    """True on every process if ``flag`` is true on any: for decisions all must agree on."""
     if not state.enabled:
         return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=state.device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    value = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    with collectives("agreeing on a decision"):
+        dist.all_reduce(value, op=dist.ReduceOp.MAX, group=state.control_group)
     return bool(value.item())
+
+
+def broadcast_code(state: DistState, code: int) -> int:
+    """Process 0's ``code`` on every process (a small int: a decision only process 0 can make)."""
+    if not state.enabled:
+        return code
+    value = torch.tensor([code], dtype=torch.int64)
+    with collectives("waiting for process 0"):
+        dist.broadcast(value, src=0, group=state.control_group)
+    return int(value.item())
+
+
+class StopVote:
+    """Agrees, across processes, on the step after which every process stops, and why.
+
+    Each step, every process casts its vote (0 to go on; a higher number for a stronger reason to
+    stop) with an asynchronous all-reduce, and reads the result of the previous step's vote: the
+    processes never wait on each other for it, yet all read the same result after the same step.
+    One process reads its own vote at once.
+    """
+
+    def __init__(self, state: DistState) -> None:
+        self.state = state
+        self._pending: tuple[object, torch.Tensor] | None = None
+
+    def cast(self, vote: int) -> int:
+        """Vote after a step; returns the highest vote of the step before over all processes
+        (this step's own vote for one process): stop now when it is not 0."""
+        if not self.state.enabled:
+            return vote
+        decided = self._collect()
+        value = torch.tensor([vote], dtype=torch.int32)
+        with collectives("agreeing on when to stop"):
+            work = dist.all_reduce(value, op=dist.ReduceOp.MAX, group=self.state.control_group, async_op=True)
+        self._pending = (work, value)
+        return decided
+
+    def _collect(self) -> int:
+        if self._pending is None:
+            return 0
+        work, value = self._pending
+        self._pending = None
+        with collectives("agreeing on when to stop"):
+            work.wait()
+        return int(value.item())
+
+    def finish(self) -> None:
+        """Wait for the vote in flight, so no collective is left pending when the loop ends."""
+        self._collect()
 
 
 def barrier(state: DistState) -> None:
     """Wait for every process; no-op for one process."""
     if state.enabled:
-        dist.barrier()
+        with collectives("waiting for the other processes"):
+            dist.barrier(group=state.control_group)

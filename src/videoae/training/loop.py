@@ -11,9 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -26,6 +29,7 @@ from videoae.models import CompositeModel
 from videoae.models.checkpoint import Checkpoint, check_compatible, check_weights, read_checkpoint, save_checkpoint
 from videoae.run_folder import (
     BEST_CHECKPOINT,
+    CHECKPOINTS_DIR,
     CONFIG_FILE,
     LAST_CHECKPOINT,
     METRICS_FILE,
@@ -35,8 +39,9 @@ from videoae.run_folder import (
     sample_gif,
 )
 from videoae.training import distributed
-from videoae.training.config import RunConfig
-from videoae.training.metrics_log import MetricsLog, check_tensorboard
+from videoae.training.config import RunConfig, config_differences
+from videoae.training.distributed import RefusedElsewhere
+from videoae.training.metrics_log import MetricsLog, check_tensorboard, last_logged_step
 from videoae.training.periodic_eval import evaluate_during_training, score
 from videoae.training.progress import TrainingProgress
 from videoae.training.runtime import resolve_precision, training_settings
@@ -44,6 +49,7 @@ from videoae.training.schedules import ground_truth_at, lr_at, make_optimizer
 from videoae.training.stop_request import StopRequest
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Seeds of the per-process RNG streams (dropout, scheduled sampling) after initialisation, which
 # itself uses the run's seed on every process so all start from the same weights.
@@ -52,6 +58,11 @@ LOG_WINDOW = "log_window"  # checkpoint entries of the logging interval in progr
 # Checkpoint entries of each process's CUDA generator, which draws scheduled sampling and dropout
 # on a GPU: without it a run resumed on CUDA would draw other numbers than one that never stopped.
 CUDA_RNG = "cuda_rng"
+WORLD_SIZE = "world_size"  # checkpoint metadata: the number of processes that saved it
+MAX_WORLD_SIZE = 1 << 20
+EXIT_INTERRUPTED = 130
+# Why the processes stop, as the votes they cast after each step (the highest wins).
+_GO_ON, _OUT_OF_TIME, _CTRL_C, _PREEMPTED = range(4)
 
 
 class TrainingDiverged(VideoAEError):
@@ -59,9 +70,14 @@ class TrainingDiverged(VideoAEError):
 
 
 class TrainingInterrupted(VideoAEError):
-    """Ctrl-C: the run saved its state and stopped."""
+    """A stop signal: the run saved its state and stopped (Ctrl-C: exit code 130, the shell's code
+    for an interrupted command; a preemption signal: 75, "run the same command again")."""
 
-    exit_code = 130  # the shell's code for an interrupted command
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_INTERRUPTED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -70,12 +86,14 @@ class TrainResult:
 
     run_dir: Path
     step: int
-    stop_reason: str  # "max_steps" or "max_minutes" (a Ctrl-C raises TrainingInterrupted)
+    stop_reason: str  # "max_steps" or "max_minutes" (a stop signal raises TrainingInterrupted)
     last_eval: dict | None
     best_score: float | None
 
 
-def train(run: RunConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True) -> TrainResult:
+def train(
+    run: RunConfig, run_dir: str | Path, *, resume: bool = False, resume_if_exists: bool = False, progress: bool = True
+) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; works the same under ``torchrun``.
 
     Args:
@@ -83,24 +101,34 @@ def train(run: RunConfig, run_dir: str | Path, *, resume: bool = False, progress
             ``max_steps`` / ``max_minutes`` possibly changed).
         run_dir: the run folder.
         resume: continue from ``RUN/checkpoints/last.safetensors``.
+        resume_if_exists: start the run when the folder holds none, else continue it, provided
+            ``run`` is its configuration (the form for requeued jobs and restarted torchrun workers).
         progress: show a progress bar (process 0 only).
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite (the last good checkpoint is kept).
-        TrainingInterrupted: Ctrl-C (the state at the last finished step is saved).
+        TrainingInterrupted: a stop signal (the state at the last finished step is saved).
+        PeerLost: another process of the group died (the run folder stays resumable).
     """
     state = distributed.setup(run.train.device)
     try:
         # the run folder's lock and the metrics log are released however the run ends
         with training_settings(state.device), contextlib.ExitStack() as cleanup:
-            return _Trainer(run, Path(run_dir), state, cleanup, resume=resume, progress=progress).run()
+            trainer = _Trainer(run, Path(run_dir), state, cleanup, resume=resume, resume_if_exists=resume_if_exists, progress=progress)
+            return trainer.run()
     finally:
         distributed.teardown(state)
 
 
-def _training_state(checkpoint: Checkpoint, rank: int) -> dict:
-    """The training state a checkpoint stores beside the weights, checked by type and range (a
-    damaged or edited file gets one line, not a traceback deep in torch)."""
+def _training_state(checkpoint: Checkpoint, rank: int, world_size: int) -> dict:
+    """The training state a checkpoint stores beside the weights for process ``rank`` of
+    ``world_size``, checked by type and range (a damaged or edited file gets one line, not a
+    traceback deep in torch).
+
+    A run saved by another number of processes continues the same data stream and global batch:
+    each process takes the RNG state of the process of its rank, if there was one, and process 0
+    carries the unfinished logging interval of them all, so the next logged means stay right.
+    """
 
     def damaged(what: str) -> InvalidInputError:
         return InvalidInputError(f"checkpoint {checkpoint.path} holds {what}; it was edited or damaged: train again or restore it")
@@ -116,22 +144,41 @@ def _training_state(checkpoint: Checkpoint, rank: int) -> dict:
     cuda_rng = checkpoint.extra_tensors.get(f"{CUDA_RNG}_rank{rank}")
     if cuda_rng is not None and (cuda_rng.dtype != torch.uint8 or cuda_rng.dim() != 1):
         raise damaged(f"a CUDA RNG state of dtype {cuda_rng.dtype} and shape {tuple(cuda_rng.shape)} (torch's is a uint8 vector)")
-    window, described = checkpoint.extra_tensors.get(f"{LOG_WINDOW}_rank{rank}"), checkpoint.extra_metadata.get(LOG_WINDOW)
+    saved_world = saved_world_size(checkpoint)
+    windows = [checkpoint.extra_tensors.get(f"{LOG_WINDOW}_rank{r}") for r in range(saved_world)]
+    described = checkpoint.extra_metadata.get(LOG_WINDOW)
     state = {"best_score": best, "rng": None if rng is None else rng.cpu(), "cuda_rng": cuda_rng, "window": None}
-    if window is not None and described is not None:
+    if described is not None and all(window is not None for window in windows):
         steps, parts = (described.get("steps"), described.get("parts")) if isinstance(described, dict) else (None, None)
         if not (
             isinstance(steps, int)
             and 0 <= steps <= checkpoint.step
             and isinstance(parts, list)
             and all(isinstance(p, str) for p in parts)
-            and window.dim() == 1
-            and window.numel() == len(parts) + 1
-            and window.is_floating_point()
+            and all(w.dim() == 1 and w.numel() == len(parts) + 1 and w.is_floating_point() for w in windows)
         ):
             raise damaged("an unreadable logging interval")
+        if saved_world == world_size:
+            window = windows[rank]
+        elif rank == 0:  # the logged mean divides the sum over processes by their number
+            window = torch.stack(windows).sum(0) * (world_size / saved_world)
+        else:
+            window = torch.zeros_like(windows[0])
         state["window"] = (steps, parts, window)
     return state
+
+
+def saved_world_size(checkpoint: Checkpoint) -> int:
+    """How many processes saved a checkpoint (1 for one of a single process, or of an older videoae)."""
+    declared = checkpoint.extra_metadata.get(WORLD_SIZE)
+    if isinstance(declared, int) and not isinstance(declared, bool) and 1 <= declared <= MAX_WORLD_SIZE:
+        return declared
+    return max(1, sum(1 for name in checkpoint.extra_tensors if name.startswith("rng_rank")))
+
+
+def _present(path: Path) -> bool:
+    """Whether anything is at ``path``, a broken symbolic link included."""
+    return path.exists() or path.is_symlink()
 
 
 def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
@@ -147,7 +194,15 @@ def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
 
 class _Trainer:
     def __init__(
-        self, run: RunConfig, run_dir: Path, dist: distributed.DistState, cleanup: contextlib.ExitStack, *, resume: bool, progress: bool
+        self,
+        run: RunConfig,
+        run_dir: Path,
+        dist: distributed.DistState,
+        cleanup: contextlib.ExitStack,
+        *,
+        resume: bool,
+        resume_if_exists: bool,
+        progress: bool,
     ) -> None:
         self.run_config, self.config, self.run_dir, self.dist = run, run.train, run_dir, dist
         self.progress = progress and dist.is_main
@@ -155,6 +210,11 @@ class _Trainer:
         shape = run.model.frame_shape
         if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2]:
             raise InvalidInputError(f"videoae train needs grayscale square frames, model.frame_shape [1, S, S]; got {list(shape)}")
+        if self.config.batch_size % dist.world_size:
+            raise InvalidInputError(
+                f"batch_size {self.config.batch_size} (the global batch) is not divisible by the {dist.world_size} processes; "
+                "choose a batch size that is a multiple of the number of processes"
+            )
         if self.config.tensorboard and dist.is_main:
             check_tensorboard()
         self.dataset = training_dataset(
@@ -169,7 +229,10 @@ class _Trainer:
         torch.manual_seed(self.config.seed)  # the same initial weights on every process
         self.model = CompositeModel(run.model).to(dist.device)
         self.optimizer = make_optimizer(self.model, self.config, dist.device)
-        has_checkpoint = self._prepare_folder(resume, cleanup)
+        # Process 0 alone decides about the folder; the others learn its decision, or stop
+        # without a word when it refused (its one line says why).
+        decision = self._together(lambda: self._prepare_folder(cleanup, resume=resume, resume_if_exists=resume_if_exists))
+        has_checkpoint, resuming = divmod(distributed.broadcast_code(dist, decision or 0), 2)
         tensorboard = self.run_dir / TENSORBOARD_DIR if self.config.tensorboard and dist.is_main else None
         self.metrics_log = MetricsLog(self.run_dir / METRICS_FILE, tensorboard_dir=tensorboard)
         cleanup.callback(self.metrics_log.close)
@@ -178,47 +241,111 @@ class _Trainer:
         self.last_eval: dict | None = None
         self._reset_window()
         if has_checkpoint:
-            self._restore()
-        elif resume and dist.is_main:
+            self._together(self._restore)
+        elif resuming and dist.is_main:
             # killed before its first checkpoint: start again, on a log without the lost steps
             self.metrics_log.truncate_after(0)
             logger.warning("%s has no checkpoint yet: training it again from step 0 with its saved config", self.run_dir)
-        if resume and dist.is_main:
+        if resuming and dist.is_main:
             self._write_config()
         self.step_model: nn.Module = self.model
         if dist.enabled:
             device_ids = [dist.device] if dist.device.type == "cuda" else None
-            self.step_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+            with distributed.collectives("sharing the initial weights"):
+                self.step_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         if self.config.compile:
             self.step_model = torch.compile(self.step_model)
         self.precision = resolve_precision(self.config.precision, dist.device)
         self.autocast = torch.autocast(dist.device.type, dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
 
+    def _together(self, action: Callable[[], _T]) -> _T | None:
+        """Run ``action`` here; when it fails on any process every process stops, the failing
+        ones with their error and the others silently, instead of waiting for them forever."""
+        error: BaseException | None = None
+        result = None
+        try:
+            result = action()
+        except (VideoAEError, OSError) as err:
+            if not self.dist.enabled:
+                raise
+            error = err
+        if distributed.any_process(self.dist, error is not None):
+            if error is not None:
+                raise error
+            raise RefusedElsewhere("another process of the group could not start; its message says why")
+        return result
+
     # -- files ----------------------------------------------------------------------------------
 
-    def _prepare_folder(self, resume: bool, cleanup: contextlib.ExitStack) -> bool:
-        """Lock and check the folder (process 0), write the config; True if there is a checkpoint to resume."""
+    def _prepare_folder(self, cleanup: contextlib.ExitStack, *, resume: bool, resume_if_exists: bool) -> int | None:
+        """Lock and check the folder, write a new run's config (process 0; None elsewhere).
+
+        Returns:
+            2 * (a checkpoint to resume from) + (an existing run is continued).
+        """
+        if not self.dist.is_main:
+            return None
         if resume and not (self.run_dir / CONFIG_FILE).is_file():
             raise InvalidInputError(f"{self.run_dir}: not a videoae run folder (no {CONFIG_FILE}); start one with videoae train --out DIR")
-        last = self.run_dir / LAST_CHECKPOINT
-        if not self.dist.is_main:
-            return resume and last.is_file()
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             # one writer per run folder: a second `videoae train` into it stops here
             cleanup.enter_context(RunFolderLock(self.run_dir))
         except OSError as err:
             raise InvalidInputError(f"cannot write the run folder {self.run_dir}: {err.strerror or err}; choose another --out") from None
-        started = [name for name in (LAST_CHECKPOINT, CONFIG_FILE, METRICS_FILE) if (self.run_dir / name).exists()]
+        started = [name for name in (LAST_CHECKPOINT, CONFIG_FILE, METRICS_FILE) if _present(self.run_dir / name)]
+        if resume_if_exists and started:
+            self._check_same_run()
+            resume = True
         if not resume and started:
-            raise InvalidInputError(f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} or choose another --out")
+            raise InvalidInputError(
+                f"{self.run_dir} already holds a run; resume it with --resume {self.run_dir} (or add --resume-if-exists), or choose another --out"
+            )
         if not resume:
             self._write_config()  # a resumed run's, once its checkpoint has been read: a failed resume changes nothing
-        return resume and last.is_file()
+            return 0
+        return 2 * self._has_checkpoint() + 1
+
+    def _check_same_run(self) -> None:
+        """Refuse to continue a run of another configuration than the one asked for."""
+        from videoae.training.config import read_run_config
+
+        saved = read_run_config(self.run_dir)
+        differing = config_differences(saved.to_dict(), self.run_config.to_dict())
+        if differing:
+            raise InvalidInputError(
+                f"{self.run_dir} holds a run of another configuration ({'; '.join(differing[:3])}"
+                f"{f'; and {len(differing) - 3} more' if len(differing) > 3 else ''}); "
+                "give the settings it was started with, or choose another --out"
+            )
+
+    def _has_checkpoint(self) -> bool:
+        """Whether a resumed run has its last checkpoint. A run without one starts again from step
+        0 only when it never saved anything; one that shows progress (a best checkpoint, or log
+        records past the first checkpoint's step) must have lost the file, and is refused."""
+        last = self.run_dir / LAST_CHECKPOINT
+        if last.is_file():
+            return True
+        if _present(last):
+            raise InvalidInputError(
+                f"{last} is not a checkpoint file (a folder, a broken link or a device); restore the file to resume, or choose another --out"
+            )
+        progress = []
+        if _present(self.run_dir / BEST_CHECKPOINT):
+            progress.append(f"{BEST_CHECKPOINT} exists")
+        logged = last_logged_step(self.run_dir / METRICS_FILE)
+        if logged > self.config.checkpoint_every:
+            progress.append(f"{METRICS_FILE} logs step {logged}")
+        if progress:
+            raise InvalidInputError(
+                f"{self.run_dir} has trained ({', '.join(progress)}) but {last} is missing, so it cannot continue; "
+                f"restore {LAST_CHECKPOINT} from a backup, or start a new run with another --out (use {BEST_CHECKPOINT} with videoae eval)"
+            )
+        return False
 
     def _write_config(self) -> None:
         try:
-            (self.run_dir / LAST_CHECKPOINT).parent.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / CHECKPOINTS_DIR).mkdir(parents=True, exist_ok=True)
             (self.run_dir / SAMPLES_DIR).mkdir(exist_ok=True)
             config = {**self.run_config.to_dict(), "videoae_version": __version__}
             write_json_atomically(self.run_dir / CONFIG_FILE, config)
@@ -230,7 +357,16 @@ class _Trainer:
         checkpoint = read_checkpoint(path, map_location=self.dist.device)
         check_compatible(checkpoint, self.run_config.model)
         check_weights(checkpoint)
-        state = _training_state(checkpoint, self.dist.rank)
+        trained_with = checkpoint.extra_metadata.get("train_config")
+        if isinstance(trained_with, dict):  # config.json edited by hand since the checkpoint was saved
+            differing = config_differences(trained_with, self.config.to_dict())
+            if differing:
+                raise InvalidInputError(
+                    f"{self.run_dir / CONFIG_FILE} differs from the train settings {path.name} was trained with "
+                    f"({'; '.join(differing[:3])}); restore those settings in {CONFIG_FILE} (only the limits "
+                    "max_steps and max_minutes may change), or start a new run with --out"
+                )
+        state = _training_state(checkpoint, self.dist.rank, self.dist.world_size)
         self.model.load_state_dict(checkpoint.model_state)
         if checkpoint.optimizer_state is not None:
             try:
@@ -253,6 +389,15 @@ class _Trainer:
             self.window_parts = {name: value.to(self.dist.device) for name, value in zip(parts, window[1:])}
         if self.dist.is_main:
             self.metrics_log.truncate_after(self.step)
+            saved_world = saved_world_size(checkpoint)
+            if saved_world != self.dist.world_size:
+                logger.warning(
+                    "%s was saved by %d process(es) and continues with %d: the same data stream and global batch; "
+                    "dropout and scheduled sampling draw other numbers than an uninterrupted run would",
+                    path,
+                    saved_world,
+                    self.dist.world_size,
+                )
         logger.info("resuming %s at step %d", self.run_dir, self.step)
 
     def _record(self, record: dict) -> None:
@@ -295,7 +440,12 @@ class _Trainer:
             metrics=self.last_eval or {},
             optimizer=self.optimizer if name == LAST_CHECKPOINT else None,  # resume reads last; best is for using the model
             extra_tensors=extra_tensors,
-            extra_metadata={"best_score": self.best_score, "train_config": self.config.to_dict(), LOG_WINDOW: log_window},
+            extra_metadata={
+                "best_score": self.best_score,
+                "train_config": self.config.to_dict(),
+                LOG_WINDOW: log_window,
+                WORLD_SIZE: self.dist.world_size,
+            },
         )
 
     # -- the loop -------------------------------------------------------------------------------
@@ -315,33 +465,40 @@ class _Trainer:
         loader = training_loader(dataset, sampler, num_workers=config.num_workers, pin_memory=self.dist.device.type == "cuda")
         self.window_start, self.timed_steps = time.perf_counter(), 0
         started = time.monotonic()
-        stop_reason = "max_steps"
         bar = TrainingProgress(
             step=self.step, max_steps=config.max_steps, max_minutes=config.max_minutes, started=started, enabled=self.progress
         )
         saved_at = self.step
-        stop = StopRequest()
+        # torchrun forwards a terminal's Ctrl-C to workers that got it already, and kills them after its grace period
+        stop = StopRequest(agent_forwards="TORCHELASTIC_RUN_ID" in os.environ or self.dist.enabled)
+        vote = distributed.StopVote(self.dist)
+        reason = _GO_ON
         try:
-            for batch in loader:
-                self._train_step(batch)
-                bar.update(self.step)
-                if self.step % config.log_every == 0 or self.step == config.max_steps:
-                    self._log(bar)
-                # Evaluate before saving: a kill during the evaluation then resumes before this step
-                # and evaluates it again, so its record, samples and best checkpoint are never lost.
-                if self.step % config.eval_every == 0 or self.step == config.max_steps:
+            with distributed.collectives("training"):
+                for batch in loader:
+                    self._train_step(batch)
+                    bar.update(self.step)
+                    if self.step % config.log_every == 0 or self.step == config.max_steps:
+                        self._log(bar)
+                    # Evaluate before saving: a kill during the evaluation then resumes before this step
+                    # and evaluates it again, so its record, samples and best checkpoint are never lost.
+                    if self.step % config.eval_every == 0 or self.step == config.max_steps:
+                        self._evaluate()
+                    if self.step % config.checkpoint_every == 0:
+                        self._save(LAST_CHECKPOINT)
+                        saved_at = self.step
+                    out_of_time = config.max_minutes > 0 and time.monotonic() - started > config.max_minutes * 60
+                    wish = _PREEMPTED if stop.preempted else _CTRL_C if stop.requested else _OUT_OF_TIME if out_of_time else _GO_ON
+                    # every process stops after the same step, whichever of them asked
+                    reason = vote.cast(wish)
+                    if reason != _GO_ON:
+                        break
+                vote.finish()
+                bar.close()
+                if reason == _OUT_OF_TIME and self.step % config.eval_every:
                     self._evaluate()
-                if self.step % config.checkpoint_every == 0:
+                if saved_at != self.step:
                     self._save(LAST_CHECKPOINT)
-                    saved_at = self.step
-                # With several processes agreeing is a collective and a host sync: only at log steps.
-                if self.dist.enabled and self.step % config.log_every:
-                    continue
-                out_of_time = config.max_minutes > 0 and time.monotonic() - started > config.max_minutes * 60
-                if distributed.any_process(self.dist, out_of_time or stop.requested):
-                    # every process must agree; a Ctrl-C on any of them stops all
-                    stop_reason = "max_minutes" if out_of_time else "interrupted"
-                    break
         except KeyboardInterrupt:
             # A second Ctrl-C, mid-step: the state may be half-updated, so nothing is saved.
             last = self.run_dir / LAST_CHECKPOINT
@@ -352,15 +509,16 @@ class _Trainer:
         finally:
             stop.restore()
             bar.close()
-        if stop_reason == "max_minutes" and self.step % config.eval_every:
-            self._evaluate()
-        if saved_at != self.step:
-            self._save(LAST_CHECKPOINT)
-        if stop_reason == "interrupted":
+        if reason in (_CTRL_C, _PREEMPTED):
+            by = stop.signal_name or "a signal to another process"
             raise TrainingInterrupted(
-                f"interrupted after step {self.step}; saved {self.run_dir / LAST_CHECKPOINT}; continue with: videoae train --resume {self.run_dir}"
+                f"interrupted after step {self.step} ({by}); saved {self.run_dir / LAST_CHECKPOINT}; continue with: "
+                f"videoae train --resume {self.run_dir} (or the same command with --resume-if-exists)",
+                exit_code=EXIT_INTERRUPTED if reason == _CTRL_C else distributed.EXIT_RESUMABLE,
             )
-        return TrainResult(self.run_dir, self.step, stop_reason, self.last_eval, self.best_score)
+        return TrainResult(
+            self.run_dir, self.step, "max_minutes" if reason == _OUT_OF_TIME else "max_steps", self.last_eval, self.best_score
+        )
 
     def _train_step(self, batch: torch.Tensor) -> None:
         model_config = self.run_config.model

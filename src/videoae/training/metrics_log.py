@@ -68,6 +68,14 @@ def _open_tensorboard(log_dir: Path):  # noqa: ANN202 - SummaryWriter is importe
     return _summary_writer_class()(str(log_dir))
 
 
+def last_logged_step(path: Path) -> int:
+    """The highest step a metrics log records (0 for a missing or empty log)."""
+    if not path.is_file():
+        return 0
+    steps = [_record_step(line) for line in path.read_bytes().decode("utf-8", errors="replace").splitlines()]
+    return max((step for step in steps if step is not None), default=0)
+
+
 def _record_step(line: str) -> int | None:
     """The record's step; None for a line that is not a record."""
     try:
