@@ -21,8 +21,8 @@ from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel
 from videoae.models.checkpoint import load_model, read_checkpoint
 from videoae.run_folder import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, RunFolderLock
-from videoae.training.config import RunConfig
 from videoae.training import loop
+from videoae.training.config import RunConfig
 from videoae.training.loop import TrainingDiverged, train
 
 FAST = dict(batch_size=4, eval_sequences=8, num_workers=0, log_every=2, checkpoint_every=3, eval_every=5)

@@ -198,7 +198,9 @@ def _copy_without_last(trained_run: Path, tmp_path: Path, replace_with) -> Path:
     ],
     ids=["deleted", "dangling-symlink", "folder"],
 )
-def test_a_run_that_lost_its_last_checkpoint_is_refused_and_untouched(trained_run: Path, tmp_path: Path, capsys, replace_with, message) -> None:
+def test_a_run_that_lost_its_last_checkpoint_is_refused_and_untouched(
+    trained_run: Path, tmp_path: Path, capsys, replace_with, message
+) -> None:
     run_dir = _copy_without_last(trained_run, tmp_path, replace_with)
     before = {name: (run_dir / name).read_bytes() for name in (METRICS_FILE, CONFIG_FILE, BEST_CHECKPOINT)}
     assert main(["train", "--resume", str(run_dir), "--no-progress"]) == 2
@@ -247,7 +249,9 @@ def test_a_hand_edited_train_setting_is_refused_on_resume(trained_run: Path, tmp
         ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR or MASTER_PORT is not set"),
     ],
 )
-def test_a_stray_or_inconsistent_process_environment_is_refused_with_one_line(tmp_path: Path, monkeypatch, capsys, environ, message) -> None:
+def test_a_stray_or_inconsistent_process_environment_is_refused_with_one_line(
+    tmp_path: Path, monkeypatch, capsys, environ, message
+) -> None:
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environ.items():
