@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -154,7 +155,7 @@ def _is_peer_failure(err: RuntimeError) -> bool:
 
 
 def _first_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
+    text = re.sub(r"^\[[^\]]*\]\s*", "", " ".join(str(err).split()))  # gloo's source location says nothing to a user
     return text if len(text) <= 160 else text[:160] + "..."
 
 
