@@ -256,6 +256,8 @@ class _Trainer:
         if self.config.compile:
             self.step_model = torch.compile(self.step_model)
         self.precision = resolve_precision(self.config.precision, dist.device)
+        if self.config.precision == "auto" and dist.is_main:
+            logger.info("precision=auto: training in %s on %s", self.precision, dist.device.type)
         self.autocast = torch.autocast(dist.device.type, dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
 
     def _together(self, action: Callable[[], _T]) -> _T | None:
