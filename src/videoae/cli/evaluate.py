@@ -130,7 +130,7 @@ def _data_name(source: str) -> str:
     return DATA_NAMES.get(source, source)
 
 
-def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_frames: int):
+def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_frames: int, channels: int = 1):
     """The data named by DATA / --data, at most ``num_frames`` frames per sequence, checked against the model."""
     from videoae.data.evaluation_sets import DATA_SOURCES, EMBEDDED, evaluation_data
     from videoae.data.video_clips import is_video_collection
@@ -139,6 +139,8 @@ def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_
     spec = args.data
     is_file = spec not in DATA_SOURCES
     is_videos = is_file and is_video_collection(spec)  # clips fitted to the model's frames, no --resize needed
+    if channels != 1 and not is_videos:
+        raise InvalidInputError(f"this model reads RGB frames, and {_data_name(spec)} is grayscale; score it on video files (.mp4 ...)")
     if args.num_digits is not None and spec != EMBEDDED:
         raise InvalidInputError(f"--num-digits only applies to the embedded test set, not to {_data_name(spec)}")
     try:
@@ -152,6 +154,7 @@ def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_
                 allow_fewer_frames=True,
                 layout=args.layout,
                 frame_size=model_size if (args.resize or is_videos) and is_file else None,
+                channels=channels,
             )
     except DataNotFoundError:
         from videoae.data.standard_test_set import standard_test_set_path
@@ -173,7 +176,7 @@ def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_
 
 def _run_eval(args: argparse.Namespace) -> int:
     from videoae.evaluation.evaluate import evaluate_data
-    from videoae.evaluation.predict import model_frame_size
+    from videoae.evaluation.predict import model_channels, model_frame_size
 
     _check_positive(args, "future", "input-frames", "num-sequences", "num-digits", "batch-size")
     json_path = check_output_file(args.json, (".json",), "--json") if args.json else None
@@ -188,7 +191,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         raise InvalidInputError("--plot draws the prediction's per-frame curves, and this model has no future predictor; drop --plot")
     num_input = args.input_frames or config.num_input_frames
     wanted_future = args.future or (config.num_future_frames if config.predict else AUTOENCODER_FUTURE_FRAMES)
-    data = _evaluation_data(args, model_size, num_input + wanted_future)
+    data = _evaluation_data(args, model_size, num_input + wanted_future, model_channels(model))
     available = data.num_frames - num_input
     if available < 1:
         raise InvalidInputError(
@@ -243,10 +246,10 @@ def _video_name(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
 
 
-def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int]) -> list[tuple[str, str, object]]:
+def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int], channels: int = 1) -> list[tuple[str, str, object]]:
     """Every input as (name, path, float32 (N, T, H, W) videos), checked before anything is written."""
     from videoae.data.video_clips import find_videos, is_video_collection
-    from videoae.data.video_containers import is_container
+    from videoae.data.video_containers import is_container, read_container
     from videoae.data.video_io import read_videos
     from videoae.evaluation.predict import check_frames_fit
 
@@ -264,9 +267,12 @@ def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int]) -> list[
                 )
             seen[name] = given
             if is_container(path):  # fitted to the model's frames as it is decoded: resized to cover, centre-cropped
-                loaded.append((name, given, read_videos(path, frame_size=model_size)))
+                videos = read_container(path, channels=channels, size=model_size)[None]  # uint8 (1, T, C, H, W)
+                loaded.append((name, given, videos[:, :, 0] if channels == 1 else videos))
                 on_progress(1)
                 continue
+            if channels != 1:
+                raise InvalidInputError(f"{given}: this model reads RGB frames; give it video files (.mp4 .mkv .webm .avi .mov)")
             videos = read_videos(path, layout=args.layout)
             check_frames_fit(videos, model_size, given)  # a picture of videos is refused, --resize or not
             size = tuple(videos.shape[2:])
@@ -301,7 +307,7 @@ def _mp4_rate(inputs: list[tuple[str, str, object]]):
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from videoae.evaluation.predict import model_frame_size, predict_videos
+    from videoae.evaluation.predict import model_channels, model_frame_size, predict_videos
     from videoae.reporting.prediction_files import write_prediction
 
     _check_positive(args, "future", "input-frames", "batch-size")
@@ -316,7 +322,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         )
     model_size = model_frame_size(model)
     num_input = args.input_frames or model.config.num_input_frames
-    inputs = _read_inputs(args, model_size)
+    inputs = _read_inputs(args, model_size, model_channels(model))
     mp4_fps = _mp4_rate(inputs)
     for name, given, _videos in inputs:  # NAME.mp4 is written beside the other outputs: never over an input
         target = out_dir / f"{name}.mp4"
@@ -356,7 +362,7 @@ def _layer_size(config) -> str:
 
 
 def _run_features(args: argparse.Namespace) -> int:
-    from videoae.evaluation.predict import encoder_features, model_frame_size
+    from videoae.evaluation.predict import encoder_features, model_channels, model_frame_size
     from videoae.reporting.prediction_files import save_features
 
     _check_positive(args, "input-frames", "num-sequences", "num-digits", "batch-size")
@@ -365,7 +371,7 @@ def _run_features(args: argparse.Namespace) -> int:
     model, _ = _load_model(args)
     model_size = model_frame_size(model)
     num_input = args.input_frames or model.config.num_input_frames
-    data = _evaluation_data(args, model_size, num_input)
+    data = _evaluation_data(args, model_size, num_input, model_channels(model))
     if data.num_frames < num_input:
         raise InvalidInputError(
             f"{_data_name(data.source)} has {data.num_frames} frames per sequence but the encoder reads {num_input}; pass --input-frames {data.num_frames}"

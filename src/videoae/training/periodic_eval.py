@@ -86,11 +86,9 @@ def evaluate_during_training(
 
 def write_samples(model: CompositeModel, videos: np.ndarray, path: Path, *, frame_ms: int = 200) -> Path:
     """A GIF of input | truth | reconstruction | prediction for a few uint8 (N, T, H, W) videos
-    (or (N, T, 1, H, W))."""
+    (or (N, T, C, H, W), C 1 or 3)."""
     from videoae.reporting import save_comparison_gif
 
-    if videos.ndim == 5 and videos.shape[2] == 1:
-        videos = videos[:, :, 0]
     return save_comparison_gif(path, **predict_videos(model, videos).panels(), frame_ms=frame_ms)
 
 
