@@ -15,7 +15,7 @@ pytest.importorskip("av", reason="PyAV is not installed (pip install 'videoae[vi
 
 from video_files import moving_bar, write_video  # noqa: E402
 from videoae.cli import main  # noqa: E402
-from videoae.data.video_containers import read_container  # noqa: E402
+from videoae.data.video_io import read_container  # noqa: E402
 from videoae.evaluation.evaluate import evaluate  # noqa: E402
 from videoae.evaluation.predict import predict_videos  # noqa: E402
 from videoae.models import build_model  # noqa: E402

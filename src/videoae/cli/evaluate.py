@@ -249,8 +249,8 @@ def _video_name(path: Path) -> str:
 def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int], channels: int = 1) -> list[tuple[str, str, object]]:
     """Every input as (name, path, float32 (N, T, H, W) videos), checked before anything is written."""
     from videoae.data.video_clips import find_videos, is_video_collection
-    from videoae.data.video_containers import is_container, read_container
-    from videoae.data.video_io import read_videos
+    from videoae.data.video_containers import is_container
+    from videoae.data.video_io import read_container, read_videos
     from videoae.evaluation.predict import check_frames_fit
 
     # a folder (or glob, or list) of video files stands for each of its videos

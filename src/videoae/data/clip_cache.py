@@ -79,7 +79,7 @@ def write_clip_cache(
     Returns:
         The cache's index (what ``clips.json`` holds).
     """
-    from videoae.data.video_clips import ContainerFrames, check_frame_shape, find_videos
+    from videoae.data.video_sources import ContainerFrames, check_frame_shape, find_videos
 
     output = Path(output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):

@@ -269,13 +269,3 @@ def decode_frames(info: VideoInfo, indices: np.ndarray, *, channels: int = 1, si
         missing = [int(i) for i in wanted if int(i) not in found]
         raise _damaged(info.path, f"frames {missing[:3]}{'...' if len(missing) > 3 else ''} could not be decoded")
     return np.stack([found[int(i)] for i in indices])
-
-
-def read_container(path: str | os.PathLike[str], *, channels: int = 1, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Every frame of a video file as uint8 ``(T, channels, H, W)``, decoded in one pass."""
-    info = probe(path)
-    from videoae.data.video_io import check_video_size
-
-    out_size = size or (info.height, info.width)
-    check_video_size((info.num_frames, channels, *out_size), printable(info.path))
-    return decode_frames(info, np.arange(info.num_frames), channels=channels, size=size)

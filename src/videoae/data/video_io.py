@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from videoae.data.pixels import UINT8_MAX
-from videoae.data.video_containers import CONTAINER_SUFFIXES, is_container, read_container
+from videoae.data.video_containers import CONTAINER_SUFFIXES, decode_frames, is_container, printable, probe
 from videoae.errors import InvalidInputError
 from videoae.validation import is_count
 
@@ -290,6 +290,14 @@ def _resize(videos: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     for index in np.ndindex(*videos.shape[:2]):
         out[index] = np.asarray(Image.fromarray(videos[index]).resize((width, height), _RESAMPLE))
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def read_container(path: str | os.PathLike[str], *, channels: int = 1, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Every frame of a video file as uint8 ``(T, channels, H, W)``, decoded in one pass."""
+    info = probe(path)
+    out_size = size or (info.height, info.width)
+    check_video_size((info.num_frames, channels, *out_size), printable(info.path))
+    return decode_frames(info, np.arange(info.num_frames), channels=channels, size=size)
 
 
 def read_videos(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int, int] | int | None = None) -> np.ndarray:
