@@ -141,12 +141,12 @@ def test_predict_writes_a_set_of_files_per_video(trained_run, clips, tmp_path, c
     assert code == 0
     names = {p.name for p in out.iterdir()}
     for stem in ("two_0", "two_1", "one"):
-        assert {f"{stem}.gif", f"{stem}.png", f"{stem}_prediction.npy"} <= names
-        assert str(out / f"{stem}_prediction.npy") in stdout
+        assert {f"{stem}.gif", f"{stem}.png", f"{stem}_prediction.npy", f"{stem}.mp4"} <= names
+        assert str(out / f"{stem}_prediction.npy") in stdout and str(out / f"{stem}.mp4") in stdout
         frames = np.load(out / f"{stem}_prediction.npy")
         assert frames.dtype == np.float32 and frames.shape == (12, 64, 64)
         assert frames.min() >= 0.0 and frames.max() <= 1.0
-    assert len(names) == 9
+    assert len(names) == 12
     with Image.open(out / "two_0.gif") as animation:
         assert animation.n_frames == 10 + 12
     assert not np.array_equal(np.load(out / "two_0_prediction.npy"), np.load(out / "two_1_prediction.npy"))

@@ -26,3 +26,7 @@ class ChecksumError(VideoAEError):
 
 class DownloadError(VideoAEError):
     """No mirror could deliver a file (offline, server error or bad checksum)."""
+
+
+class MissingDependencyError(VideoAEError, ImportError):
+    """An optional package a feature needs is not installed; the message names the install command."""

@@ -8,20 +8,22 @@ from pathlib import Path
 
 import numpy as np
 
+from videoae.cli import data_cache
 from videoae.cli.paths import check_output_file, check_writable_parent
 from videoae.cli.progress import progress
 
-GENERATE_FORMATS = ("npy", "gif")
+GENERATE_FORMATS = ("npy", "gif", "mp4")
 GENERATE_BLOCK = 1000  # sequences generated at once: about 80 MB, and a step of the progress bar
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``videoae data`` and its subcommands."""
-    data = commands.add_parser("data", help="generate, preview and convert Moving MNIST data")
+    data = commands.add_parser("data", help="generate, preview and convert Moving MNIST data; cache video files")
     data_commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data_commands.required = True
     _add_data_download_command(data_commands)
     _add_data_generate_commands(data_commands)
+    data_cache.add_command(data_commands)
 
 
 def _add_data_download_command(data_commands: argparse._SubParsersAction) -> None:
@@ -120,8 +122,12 @@ def _add_data_generate_commands(data_commands: argparse._SubParsersAction) -> No
         "--format gif as one animated GIF per sequence in a folder, the input `videoae predict` takes.",
     )
     _add_generator_options(generate, default_num=None)
-    generate.add_argument("--format", choices=GENERATE_FORMATS, default="npy", help="npy: one file (default); gif: one GIF per sequence")
-    generate.add_argument("--frame-ms", type=int, default=100, metavar="MS", help="display time of a GIF frame (default %(default)s)")
+    generate.add_argument(
+        "--format", choices=GENERATE_FORMATS, default="npy", help="npy: one file (default); gif, mp4: one GIF or H.264 MP4 per sequence"
+    )
+    generate.add_argument(
+        "--frame-ms", type=int, default=100, metavar="MS", help="display time of a GIF or MP4 frame (default %(default)s)"
+    )
     generate.add_argument("-o", "--output", required=True, metavar="OUT", help="the .npy file to write, or with --format gif the folder")
     generate.set_defaults(run=_run_data_generate)
 
@@ -183,14 +189,14 @@ def _generate_from_args(args: argparse.Namespace) -> np.ndarray:
 
 
 def _run_data_generate(args: argparse.Namespace) -> int:
-    if args.format == "gif":
+    if args.format in ("gif", "mp4"):
         return _generate_gifs(args)
     from videoae.data.video_writers import write_npy
     from videoae.errors import InvalidInputError
 
-    if Path(args.output).suffix.lower() in ("", ".gif"):
+    if Path(args.output).suffix.lower() in ("", ".gif", ".mp4"):
         raise InvalidInputError(
-            f"-o {args.output}: the npy format writes one .npy file; for one GIF per sequence in a folder add --format gif"
+            f"-o {args.output}: the npy format writes one .npy file; for one GIF (or MP4) per sequence in a folder add --format gif (or mp4)"
         )
     check_output_file(args.output, (".npy",), "-o")
     videos = _generate_from_args(args)  # (N, T, H, W)
@@ -205,30 +211,47 @@ def _run_data_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def gif_name(index: int) -> str:
-    """The file ``data generate --format gif`` writes sequence ``index`` to."""
-    return f"sequence_{index:06d}.gif"
+def gif_name(index: int, suffix: str = ".gif") -> str:
+    """The file ``data generate --format gif`` (or ``mp4``, with ``suffix``) writes sequence ``index`` to."""
+    return f"sequence_{index:06d}{suffix}"
 
 
 def _generate_gifs(args: argparse.Namespace) -> int:
-    from videoae.data.video_writers import write_gif
+    """One GIF or MP4 per sequence (``--format gif|mp4``) in a folder."""
+    from videoae.data.video_writers import write_gif, write_mp4
     from videoae.errors import InvalidInputError
 
+    kind, suffix = args.format.upper(), f".{args.format}"
     folder = Path(args.output)
-    if folder.suffix.lower() in (".gif", ".npy") or (folder.exists() and not folder.is_dir()):
-        raise InvalidInputError(f"-o {folder}: with --format gif, give a folder to write one GIF per sequence into (e.g. -o clips/)")
-    check_writable_parent(folder / gif_name(0), "-o")
+    if folder.suffix.lower() in (".gif", ".npy", ".mp4") or (folder.exists() and not folder.is_dir()):
+        raise InvalidInputError(
+            f"-o {folder}: with --format {args.format}, give a folder to write one {kind} per sequence into (e.g. -o clips/)"
+        )
+    check_writable_parent(folder / gif_name(0, suffix), "-o")
+    if args.format == "mp4":
+        from videoae.data.video_containers import import_av
+
+        import_av()  # before any work: a missing PyAV is one line
+        fps = 1000 / args.frame_ms
+
+        def write(path: Path, video: np.ndarray) -> Path:
+            return write_mp4(path, video, fps=fps)
+    else:
+
+        def write(path: Path, video: np.ndarray) -> Path:
+            return write_gif(path, video, frame_ms=args.frame_ms)
+
     written = 0
-    with progress(args.num, "generating and writing GIFs", "seq") as on_progress:
+    with progress(args.num, f"generating and writing {kind}s", "seq") as on_progress:
         for first, block in _generated_blocks(args):
             for index, video in enumerate(block, start=first):
-                write_gif(folder / gif_name(index), video, frame_ms=args.frame_ms)
+                write(folder / gif_name(index, suffix), video)
             written += len(block)
             on_progress(len(block))
     _, frames, height, width = block.shape
     last = args.start + args.num - 1
     print(
-        f"wrote {written} GIFs into {folder}: {gif_name(args.start)} .. {gif_name(last)}, {frames} frames of {height}x{width} each, "
+        f"wrote {written} {kind}s into {folder}: {gif_name(args.start, suffix)} .. {gif_name(last, suffix)}, {frames} frames of {height}x{width} each, "
         f"seed {args.seed}; each is a video `videoae predict` takes as it is"
     )
     return 0

@@ -14,11 +14,13 @@ from videoae.errors import InvalidInputError
 from videoae.validation import check_int
 
 DEFAULT_BATCH_SIZE = 64
+DEFAULT_VIDEO_FPS = 10.0  # the MP4 predictions of inputs that have no frame rate of their own
 CHECKPOINT_HELP = "a run folder (its best checkpoint, else its last) or a .safetensors checkpoint file"
 DATA_HELP = (
     "embedded (default: the embedded test set, generated as long as needed), standard (mnist_test_seq.npy), "
     "standard-test (its last 1,000 sequences, the seed notebook's test split), or a path to videos "
-    "(.npy/.npz, GIF, folder of frames)"
+    "(.npy/.npz, GIF, folder of frames), or video files cut into clips that do not overlap (.mp4 .mkv .webm .avi .mov: "
+    "one file, a folder searched recursively, a glob, a .txt list, or a clip cache)"
 )
 DATA_NAMES = {"embedded": "the embedded test set", "standard": "the standard test set", "standard-test": "the standard test split"}
 # An autoencoder-only model has no horizon of its own; its baselines are scored on this many frames.
@@ -46,13 +48,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     predict = commands.add_parser(
         "predict",
-        help="predict the frames that follow your videos; write GIFs, PNG strips and .npy frames",
-        description="For each video: a GIF and a PNG strip of input | ground truth | reconstruction | prediction "
+        help="predict the frames that follow your videos; write GIFs, PNG strips, MP4s and .npy frames",
+        description="For each video: a GIF and a PNG strip of input | ground truth | reconstruction | prediction, "
+        "NAME.mp4 (the input frames followed by the predicted ones, with PyAV installed) "
         "and the predicted frames as float32 NAME_prediction.npy (K, H, W) in [0, 1].",
     )
     predict.add_argument("checkpoint", metavar="CKPT", help=CHECKPOINT_HELP)
     predict.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="videos: .npy/.npz (one or several videos), GIF, or a folder of PNG/JPEG frames"
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="videos: .mp4 .mkv .webm .avi .mov (frames resized to cover the model's and centre-cropped), a folder of them, "
+        ".npy/.npz (one or several videos), GIF, or a folder of PNG/JPEG frames",
     )
     predict.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder to write into (created if missing)")
     predict.add_argument("--future", type=int, metavar="K", help="frames to predict (default: as trained; any number works)")
@@ -123,13 +130,17 @@ def _data_name(source: str) -> str:
     return DATA_NAMES.get(source, source)
 
 
-def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_frames: int):
+def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_frames: int, channels: int = 1):
     """The data named by DATA / --data, at most ``num_frames`` frames per sequence, checked against the model."""
     from videoae.data.evaluation_sets import DATA_SOURCES, EMBEDDED, evaluation_data
+    from videoae.data.video_clips import is_video_collection
     from videoae.errors import DataNotFoundError
 
     spec = args.data
     is_file = spec not in DATA_SOURCES
+    is_videos = is_file and is_video_collection(spec)  # clips fitted to the model's frames, no --resize needed
+    if channels != 1 and not is_videos:
+        raise InvalidInputError(f"this model reads RGB frames, and {_data_name(spec)} is grayscale; score it on video files (.mp4 ...)")
     if args.num_digits is not None and spec != EMBEDDED:
         raise InvalidInputError(f"--num-digits only applies to the embedded test set, not to {_data_name(spec)}")
     try:
@@ -142,7 +153,8 @@ def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_
                 num_digits=args.num_digits,
                 allow_fewer_frames=True,
                 layout=args.layout,
-                frame_size=model_size if args.resize and is_file else None,
+                frame_size=model_size if (args.resize or is_videos) and is_file else None,
+                channels=channels,
             )
     except DataNotFoundError:
         from videoae.data.standard_test_set import standard_test_set_path
@@ -164,7 +176,7 @@ def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_
 
 def _run_eval(args: argparse.Namespace) -> int:
     from videoae.evaluation.evaluate import evaluate_data
-    from videoae.evaluation.predict import model_frame_size
+    from videoae.evaluation.predict import model_channels, model_frame_size
 
     _check_positive(args, "future", "input-frames", "num-sequences", "num-digits", "batch-size")
     json_path = check_output_file(args.json, (".json",), "--json") if args.json else None
@@ -179,7 +191,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         raise InvalidInputError("--plot draws the prediction's per-frame curves, and this model has no future predictor; drop --plot")
     num_input = args.input_frames or config.num_input_frames
     wanted_future = args.future or (config.num_future_frames if config.predict else AUTOENCODER_FUTURE_FRAMES)
-    data = _evaluation_data(args, model_size, num_input + wanted_future)
+    data = _evaluation_data(args, model_size, num_input + wanted_future, model_channels(model))
     available = data.num_frames - num_input
     if available < 1:
         raise InvalidInputError(
@@ -234,15 +246,19 @@ def _video_name(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
 
 
-def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int]) -> list[tuple[str, object]]:
-    """Every input as (name, float32 (N, T, H, W) videos), checked before anything is written."""
-    from videoae.data.video_io import read_videos
+def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int], channels: int = 1) -> list[tuple[str, str, object]]:
+    """Every input as (name, path, float32 (N, T, H, W) videos), checked before anything is written."""
+    from videoae.data.video_clips import find_videos, is_video_collection
+    from videoae.data.video_containers import is_container
+    from videoae.data.video_io import read_container, read_videos
     from videoae.evaluation.predict import check_frames_fit
 
+    # a folder (or glob, or list) of video files stands for each of its videos
+    inputs = [str(v) for given in args.inputs for v in (find_videos(given) if is_video_collection(given) else [given])]
     seen: dict[str, str] = {}
     loaded, resized = [], []
-    with progress(len(args.inputs), "reading videos", "file") as on_progress:
-        for given in args.inputs:
+    with progress(len(inputs), "reading videos", "file") as on_progress:
+        for given in inputs:
             path = Path(given)
             name = _video_name(path.resolve()) if path.exists() else _video_name(path)
             if name in seen:
@@ -250,6 +266,13 @@ def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int]) -> list[
                     f"{given} and {seen[name]} would both write files named {name}.*; rename one, or run predict on each"
                 )
             seen[name] = given
+            if is_container(path):  # fitted to the model's frames as it is decoded: resized to cover, centre-cropped
+                videos = read_container(path, channels=channels, size=model_size)[None]  # uint8 (1, T, C, H, W)
+                loaded.append((name, given, videos[:, :, 0] if channels == 1 else videos))
+                on_progress(1)
+                continue
+            if channels != 1:
+                raise InvalidInputError(f"{given}: this model reads RGB frames; give it video files (.mp4 .mkv .webm .avi .mov)")
             videos = read_videos(path, layout=args.layout)
             check_frames_fit(videos, model_size, given)  # a picture of videos is refused, --resize or not
             size = tuple(videos.shape[2:])
@@ -260,15 +283,31 @@ def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int]) -> list[
                     )
                 resized.append(f"warning: {given}: resizing {_size(size)} frames to the model's {_size(model_size)}")
                 videos = read_videos(path, layout=args.layout, frame_size=model_size)
-            loaded.append((name, videos))
+            loaded.append((name, given, videos))
             on_progress(1)
     for warning in resized:
         print(warning, file=sys.stderr)
     return loaded
 
 
+def _mp4_rate(inputs: list[tuple[str, str, object]]):
+    """The frame rate of each input's MP4 output: a video file's own, 10 for other inputs; no MP4
+    output (None) where PyAV is missing, said once."""
+    from videoae.data.video_containers import is_container, probe
+    from videoae.errors import MissingDependencyError
+
+    try:
+        from videoae.data.video_containers import import_av
+
+        import_av()
+    except MissingDependencyError as err:
+        print(f"note: no MP4 predictions: {err}", file=sys.stderr)
+        return lambda given: None
+    return lambda given: probe(given).fps if is_container(given) else DEFAULT_VIDEO_FPS
+
+
 def _run_predict(args: argparse.Namespace) -> int:
-    from videoae.evaluation.predict import model_frame_size, predict_videos
+    from videoae.evaluation.predict import model_channels, model_frame_size, predict_videos
     from videoae.reporting.prediction_files import write_prediction
 
     _check_positive(args, "future", "input-frames", "batch-size")
@@ -283,21 +322,27 @@ def _run_predict(args: argparse.Namespace) -> int:
         )
     model_size = model_frame_size(model)
     num_input = args.input_frames or model.config.num_input_frames
-    inputs = _read_inputs(args, model_size)
-    for (_name, videos), given in zip(inputs, args.inputs):
+    inputs = _read_inputs(args, model_size, model_channels(model))
+    mp4_fps = _mp4_rate(inputs)
+    for name, given, _videos in inputs:  # NAME.mp4 is written beside the other outputs: never over an input
+        target = out_dir / f"{name}.mp4"
+        if target.exists() and Path(given).exists() and target.samefile(given):
+            raise InvalidInputError(f"-o {out_dir}: writing {target} would overwrite the input {given}; choose another output folder")
+    for _name, given, videos in inputs:
         if videos.shape[1] < num_input:
             raise InvalidInputError(
                 f"{given}: has {videos.shape[1]} frames but the model reads {num_input} input frames; pass a smaller --input-frames"
             )
-    with progress(sum(len(videos) for _, videos in inputs), "predicting and writing", "video") as on_progress:
-        for name, videos in inputs:
+    with progress(sum(len(videos) for _, _, videos in inputs), "predicting and writing", "video") as on_progress:
+        for name, given, videos in inputs:
             outputs = predict_videos(model, videos, num_input_frames=num_input, num_future=args.future, batch_size=args.batch_size)
             for index in range(len(videos)):
                 video_name = name if len(videos) == 1 else f"{name}_{index}"
-                written = write_prediction(out_dir, video_name, outputs.video(index))
+                written = write_prediction(out_dir, video_name, outputs.video(index), video_fps=mp4_fps(given))
                 future = outputs.prediction.shape[1]
+                mp4 = f", {written['mp4']}" if "mp4" in written else ""
                 say(
-                    f"wrote {written['gif']}, {written['png']}, {written['npy']} "
+                    f"wrote {written['gif']}, {written['png']}, {written['npy']}{mp4} "
                     f"({future} predicted frames, float32 {tuple(outputs.prediction.shape[1:])})"
                 )
                 on_progress(1)
@@ -317,15 +362,16 @@ def _layer_size(config) -> str:
 
 
 def _run_features(args: argparse.Namespace) -> int:
-    from videoae.evaluation.predict import encoder_features, model_frame_size
+    from videoae.evaluation.predict import encoder_features, model_channels, model_frame_size
     from videoae.reporting.prediction_files import save_features
 
     _check_positive(args, "input-frames", "num-sequences", "num-digits", "batch-size")
     output = check_output_file(args.output, (".npy",), "-o")
+    manifest = check_output_file(output.with_suffix(".csv"), (".csv",), "the manifest beside -o")
     model, _ = _load_model(args)
     model_size = model_frame_size(model)
     num_input = args.input_frames or model.config.num_input_frames
-    data = _evaluation_data(args, model_size, num_input)
+    data = _evaluation_data(args, model_size, num_input, model_channels(model))
     if data.num_frames < num_input:
         raise InvalidInputError(
             f"{_data_name(data.source)} has {data.num_frames} frames per sequence but the encoder reads {num_input}; pass --input-frames {data.num_frames}"
@@ -333,6 +379,12 @@ def _run_features(args: argparse.Namespace) -> int:
     with progress(data.num_sequences, f"encoding {_data_name(data.source)}", "seq") as on_progress:
         features = encoder_features(model, data, num_input_frames=num_input, batch_size=args.batch_size, on_progress=on_progress)
     path = save_features(output, features)
+    if data.origin(0) is not None:  # clips of video files: each row leads back to its footage
+        from videoae.reporting.feature_manifest import write_feature_manifest
+
+        print(
+            f"wrote {write_feature_manifest(manifest, [data.origin(row) for row in range(len(features))])}: row, file, first frame, time (s)"
+        )
     config = model.config
     print(
         f"wrote {path}: float32 {features.shape}, {features.shape[0]} sequences x {features.shape[1]} features "

@@ -11,6 +11,10 @@ a path) and hands back an :class:`EvaluationData` that loads a block of sequence
   3 the same stream gives the paper's out-of-domain sequences.
 - ``standard``: ``mnist_test_seq.npy`` (10,000 sequences of 20 frames), memory-mapped;
   ``standard-test`` its last 1,000 sequences (the seed notebook's test split).
+- video files (a folder searched recursively, a glob, a ``.txt`` list, one ``.mp4``..., or a clip
+  cache; :mod:`videoae.data.video_clips`): clips of ``num_frames`` that do not overlap, in path
+  order, their frames fitted to ``frame_size`` (resized to cover, centre-cropped); each clip's file,
+  first frame and time are :meth:`EvaluationData.origin`.
 - any other string: a file or folder :func:`~videoae.data.video_io.read_videos` reads.
 """
 
@@ -31,6 +35,7 @@ from videoae.data.moving_mnist import (
     EMBEDDED_TEST_SIZE,
     generate,
 )
+from videoae.data.video_clips import is_video_collection
 from videoae.errors import InvalidInputError
 from videoae.validation import check_int
 
@@ -64,6 +69,12 @@ class EvaluationData:
     num_digits: int | None
     details: dict = field(default_factory=dict)
     _load: Callable[[int, int], np.ndarray] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    _origin: Callable[[int], object] | None = field(default=None, repr=False, compare=False)
+
+    def origin(self, index: int):
+        """Where sequence ``index`` comes from (file, first frame, time in seconds) for clips of
+        video files; None for other data, whose sequences are numbered as stored."""
+        return None if self._origin is None else self._origin(index)
 
     def load(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Sequences ``[start, stop)``: uint8 (n, T, H, W) in 0-255 or float32 in [0, 1]."""
@@ -158,6 +169,27 @@ def _user_videos(
     return EvaluationData(str(path), count, frames, tuple(videos.shape[2:]), None, details, lambda a, b: videos[a:b])
 
 
+def _video_clips(
+    spec: str, num_frames: int | None, num_sequences: int | None, frame_size: tuple[int, int] | None, channels: int
+) -> EvaluationData:
+    from videoae.data.video_clips import VideoClips, video_frames
+
+    if frame_size is None or num_frames is None:
+        raise InvalidInputError(f"{spec}: clips of video files need a frame size and a number of frames (the model's)")
+    frames = video_frames(spec, frame_shape=(channels, *frame_size))
+    clips = VideoClips(frames, num_frames=num_frames, clip_stride=num_frames)
+    if len(clips) == 0:
+        raise InvalidInputError(f"{spec}: no video has the {num_frames} frames a clip needs; give longer videos or fewer frames")
+    count = _sequences_to_keep(len(clips), num_sequences, f"{spec} (clips of {num_frames} frames)")
+    details = {"num_frames": num_frames, "num_videos": len(clips.videos), "channels": channels, "skipped_short_videos": len(clips.skipped)}
+
+    def load(start: int, stop: int) -> np.ndarray:
+        block = clips.load(range(start, stop))  # (n, T, C, H, W)
+        return block[:, :, 0] if channels == 1 else block
+
+    return EvaluationData(spec, count, num_frames, tuple(frame_size), None, details, load, clips.origin)
+
+
 def evaluation_data(
     spec: str = EMBEDDED,
     *,
@@ -168,6 +200,7 @@ def evaluation_data(
     layout: str = "TNHW",
     frame_size: tuple[int, int] | None = None,
     root: str | Path | None = None,
+    channels: int = 1,
 ) -> EvaluationData:
     """Resolve the name of an evaluation set (see the module docstring) to its videos.
 
@@ -182,6 +215,7 @@ def evaluation_data(
         layout: axis order of a stored batch, as :func:`~videoae.data.video_io.read_videos`.
         frame_size: (height, width) to resize a file's frames to; None keeps them.
         root: data folder of the standard test set (default ``$VIDEOAE_DATA_DIR`` or ``~/.cache/videoae``).
+        channels: 1 (grayscale) or 3 (RGB), for clips of video files.
 
     Returns:
         The data; nothing but a file's frames is loaded until :meth:`EvaluationData.load`.
@@ -205,6 +239,8 @@ def evaluation_data(
         if frame_size is not None:
             raise InvalidInputError("the standard test set has 64x64 frames and is not resized; evaluate a model of that frame size")
         data = _standard(spec, num_frames, num_sequences, allow_fewer_frames, root)
+    elif is_video_collection(spec):
+        data = _video_clips(spec, num_frames, num_sequences, frame_size, channels)
     else:
         data = _user_videos(spec, num_frames, num_sequences, allow_fewer_frames, layout, frame_size)
     logger.debug("evaluation data %s: %d sequences of %d frames", data.source, data.num_sequences, data.num_frames)

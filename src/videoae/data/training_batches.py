@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from videoae.data.datasets import PREFETCH_FACTOR, MovingMNIST, SequenceArrayDataset
 from videoae.data.digits import generator_digits
+from videoae.data.video_clips import ClipOptions, is_video_collection, training_clips
 from videoae.errors import InvalidInputError
 
 # The generator's stream is effectively endless; the dataset only needs a length.
@@ -83,8 +84,20 @@ def training_dataset(
     num_digits: int,
     speed: tuple[float, float],
     digits: str,
+    clips: ClipOptions | None = None,
 ) -> Dataset:
-    """The uint8 dataset named by a train config's ``data`` (see :class:`TrainConfig`)."""
+    """The uint8 dataset named by a train config's ``data`` (see :class:`TrainConfig`): items
+    (T, C, H, W). Video files (a folder, glob, list or clip cache) are cut into clips as ``clips``
+    says (:func:`~videoae.data.video_clips.training_clips`); other data is grayscale and square."""
+    if is_video_collection(data) and data not in ("generator", "standard"):
+        if clips is None:
+            raise InvalidInputError(f"training data {data} names video files: give the clip options (frame shape, frames per clip)")
+        return training_clips(data, clips)
+    if clips is not None and (clips.frame_shape[0] != 1 or clips.frame_shape[1] != clips.frame_shape[2]):
+        raise InvalidInputError(
+            f"training data {data} has grayscale square frames but the model reads frames of {list(clips.frame_shape)}; "
+            "train it on video files (--set data=FOLDER_OF_VIDEOS) or give it frame_shape [1, S, S]"
+        )
     if data == "generator":
         return MovingMNIST(
             GENERATOR_STREAM_LENGTH,
@@ -113,7 +126,7 @@ def training_dataset(
 
 
 def training_loader(dataset: Dataset, sampler: StepBatchSampler, *, num_workers: int, pin_memory: bool) -> DataLoader:
-    """Batches of uint8 (B_local, T, 1, H, W), one per step, prefetched by worker processes."""
+    """Batches of uint8 (B_local, T, C, H, W), one per step, prefetched by worker processes."""
     workers = num_workers > 0
     return DataLoader(
         dataset,

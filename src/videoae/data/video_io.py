@@ -1,4 +1,5 @@
-"""Reading users' own videos: ``.npy``/``.npz`` arrays, animated GIFs and folders of frames.
+"""Reading users' own videos: ``.npy``/``.npz`` arrays, animated GIFs, folders of frames and video
+files (``.mp4 .mkv .webm .avi .mov``, decoded by :mod:`videoae.data.video_containers`).
 
 Writing them back (GIF, ``.npy``) is :mod:`videoae.data.video_writers`.
 
@@ -23,6 +24,8 @@ last. Colour is turned into luma with ITU-R 601-2 weights (Pillow's mode "L"); a
 A single still PNG/JPEG is rejected (a video needs frames: pass the folder that holds them);
 animated PNGs and GIFs of any frame count are read. ``frame_size`` resizes with Pillow's bilinear
 filter, which widens its support when shrinking, so it averages like an area filter (no aliasing).
+Video files are the exception: their frames are resized to cover ``frame_size`` and centre-cropped,
+never squashed (see :func:`videoae.data.video_containers.convert_frame`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import numpy as np
 from PIL import Image, ImageSequence
 
 from videoae.data.pixels import UINT8_MAX
+from videoae.data.video_containers import CONTAINER_SUFFIXES, decode_frames, is_container, printable, probe
 from videoae.errors import InvalidInputError
 from videoae.validation import is_count
 
@@ -288,12 +292,21 @@ def _resize(videos: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
+def read_container(path: str | os.PathLike[str], *, channels: int = 1, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Every frame of a video file as uint8 ``(T, channels, H, W)``, decoded in one pass."""
+    info = probe(path)
+    out_size = size or (info.height, info.width)
+    check_video_size((info.num_frames, channels, *out_size), printable(info.path))
+    return decode_frames(info, np.arange(info.num_frames), channels=channels, size=size)
+
+
 def read_videos(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int, int] | int | None = None) -> np.ndarray:
     """Read one or more grayscale videos from a ``.npy``/``.npz`` file, a GIF or a folder of frames.
 
     Args:
-        path: a ``.npy``/``.npz`` array file, an animated GIF or PNG, or a folder of PNG/JPEG frames
-            (read in natural order: ``frame2`` before ``frame10``).
+        path: a ``.npy``/``.npz`` array file, an animated GIF or PNG, a video file (``.mp4 .mkv .webm
+            .avi .mov``) or a folder of PNG/JPEG frames (read in natural order: ``frame2`` before
+            ``frame10``).
         layout: order of the first two axes of a stored batch: ``"TNHW"`` (frames first, the
             standard Moving MNIST file) or ``"NTHW"`` (sequences first). See the module table.
         frame_size: resize every frame to ``(height, width)`` (an int means square); None keeps it.
@@ -312,17 +325,21 @@ def read_videos(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int
     elif not path.exists():
         raise InvalidInputError(f"{path}: no such file or folder; check the path")
     elif not path.is_file():  # a FIFO or a device would block or never end
-        raise InvalidInputError(f"{path}: not a regular file; give a .npy, .npz or .gif file or a folder of frames")
+        raise InvalidInputError(f"{path}: not a regular file; give a video, .npy, .npz or .gif file or a folder of frames")
     elif path.stat().st_size == 0:
         raise InvalidInputError(f"{path}: the file is empty; write it again")
     elif path.suffix.lower() in NUMPY_SUFFIXES:
         videos = _array_to_videos(_load_numpy(path), layout, str(path))
     elif path.suffix.lower() in ANIMATION_SUFFIXES + FRAME_SUFFIXES:
         videos = _read_image_file(path)[None]
+    elif is_container(path):
+        pixels = read_container(path, channels=1, size=size)[None, :, 0]  # (1, T, H, W), already fitted
+        videos = np.divide(pixels, np.float32(UINT8_MAX), dtype=np.float32)
+        size = None
     else:
         raise InvalidInputError(
-            f"{path}: unsupported file type {path.suffix or '(none)'!r}; give a .npy, .npz, .gif or a folder of "
-            "PNG/JPEG frames (e.g. ffmpeg -i video.mp4 frames/%05d.png)"
+            f"{path}: unsupported file type {path.suffix or '(none)'!r}; give a video file ({' '.join(CONTAINER_SUFFIXES)}), "
+            "a .npy, .npz, .gif or a folder of PNG/JPEG frames"
         )
     if size is not None:
         videos = _resize(videos, size)

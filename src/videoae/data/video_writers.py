@@ -1,4 +1,5 @@
-"""Writing videos: animated GIFs and uint8 ``.npy`` files, atomically (readers: :mod:`videoae.data.video_io`)."""
+"""Writing videos: animated GIFs, MP4 (H.264, through PyAV) and uint8 ``.npy`` files, atomically
+(readers: :mod:`videoae.data.video_io`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ PALETTE_SAMPLE_FRAMES = 32
 _GIF_SCREEN_HEADER_BYTES = 13  # "GIF89a" + logical screen descriptor
 _GIF_TRAILER = b";"
 _DITHER_NONE = getattr(Image, "Dither", Image).NONE
+# H.264's constant-quality setting: 17 is visually lossless, and reads back within a few levels.
+MP4_CRF = 17
+MP4_MAX_FPS = 1000
 
 
 def _check_suffix(path: Path, suffix: str) -> None:
@@ -121,4 +125,51 @@ def write_npy(path: str | Path, videos: np.ndarray, *, layout: str = "TNHW") -> 
     if layout == "TNHW":
         pixels = np.ascontiguousarray(pixels.transpose(1, 0, 2, 3))  # (T, N, H, W)
     write_atomically(path, lambda handle: np.save(handle, pixels, allow_pickle=False))
+    return path
+
+
+def write_mp4(path: str | Path, frames: np.ndarray, *, fps: float = 10.0) -> Path:
+    """Write frames as an H.264 MP4 that players and :func:`~videoae.data.video_io.read_videos` read,
+    atomically, creating the parent folder. Needs PyAV (``pip install "videoae[video]"``).
+
+    Args:
+        path: destination ending in ``.mp4``.
+        frames: ``(T, H, W)`` grayscale or ``(T, H, W, 3)`` RGB, floats in [0, 1] (clipped) or uint8.
+        fps: frames per second.
+
+    Returns:
+        The path written.
+    """
+    from fractions import Fraction
+
+    from videoae.data.video_containers import import_av
+
+    path = Path(path)
+    _check_suffix(path, ".mp4")
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= MP4_MAX_FPS:
+        raise InvalidInputError(f"fps must be a number in (0, {MP4_MAX_FPS}], got {fps!r}")
+    array = np.asarray(frames)
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if not (array.ndim == 3 or (array.ndim == 4 and array.shape[-1] == 3)) or 0 in array.shape:
+        raise InvalidInputError(f"MP4 frames must be non-empty (T, H, W) grayscale or (T, H, W, 3) RGB, not {array.shape}")
+    pixels = to_uint8(array)
+    av = import_av()
+    height, width = pixels.shape[1:3]
+    source_format = "gray" if pixels.ndim == 3 else "rgb24"
+
+    def write(handle) -> None:
+        with av.open(handle, mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            stream.width, stream.height = width, height
+            # 4:2:0 needs even sides; odd ones keep every chroma sample instead
+            stream.pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
+            stream.options = {"crf": str(MP4_CRF)}
+            for frame in pixels:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=source_format)):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+
+    write_atomically(path, write)
     return path

@@ -20,7 +20,7 @@ sequences (:func:`summarize` does). The conventions, so that every number says w
   sigma=1.5, use_sample_covariance=False, data_range=1)`` (checked against a window-by-window
   implementation, not against skimage itself). Frames must be at least 11x11.
 - ``psnr``: ``10 log10(1 / m)`` in dB, with ``m`` the frame's **mean** squared error per pixel
-  (data range 1). A perfect frame would score +inf; ``m`` is floored at ``PSNR_MSE_FLOOR``, which
+  (data range 1; for RGB frames the mean over all 3 x H x W values, one PSNR per frame, not per channel). A perfect frame would score +inf; ``m`` is floored at ``PSNR_MSE_FLOOR``, which
   caps PSNR at ``PSNR_CAP_DB`` (100 dB) so averages stay finite.
 
 How they are computed, so that scoring stays cheap next to a model's forward pass: in the inputs'

@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 64
 GRAYSCALE_CHANNELS = 1
+RGB_CHANNELS = 3
 # Frames whose width/height differs from the model's by more than this factor are refused.
 MAX_ASPECT_DISTORTION = 1.2
 # Lines between the tiles of a picture are at most this thick (videoae draws 2 pixels).
@@ -33,7 +34,8 @@ MAX_SEPARATOR_PIXELS = 4
 
 @dataclass
 class Prediction:
-    """A model's outputs for N videos, float32 (N, T, H, W) arrays in [0, 1].
+    """A model's outputs for N videos, float32 arrays in [0, 1]: (N, T, H, W) for a grayscale model,
+    (N, T, H, W, 3) for an RGB one (the layout of pictures).
 
     Attributes:
         inputs: the input frames.
@@ -64,13 +66,25 @@ class Prediction:
 
 
 def model_frame_size(model: CompositeModel) -> tuple[int, int]:
-    """The (height, width) of the grayscale frames ``model`` reads; an error for other models."""
+    """The (height, width) of the grayscale or RGB frames ``model`` reads; an error for other models."""
     shape = tuple(model.config.frame_shape)
-    if len(shape) != 3 or shape[0] != GRAYSCALE_CHANNELS:
+    if len(shape) != 3 or shape[0] not in (GRAYSCALE_CHANNELS, RGB_CHANNELS):
         raise InvalidInputError(
-            f"this model reads frames of shape {shape}, not grayscale images (1, H, W); run it from Python on arrays of that shape"
+            f"this model reads frames of shape {shape}, not grayscale or RGB images (1 or 3, H, W); run it from Python on arrays of that shape"
         )
     return int(shape[1]), int(shape[2])
+
+
+def model_channels(model: CompositeModel) -> int:
+    """1 for a model of grayscale frames, 3 for RGB."""
+    model_frame_size(model)
+    return int(model.config.frame_shape[0])
+
+
+def _picture_layout(frames: torch.Tensor) -> np.ndarray:
+    """float (B, T, C, H, W) -> numpy (B, T, H, W) for grayscale, (B, T, H, W, 3) for RGB (pictures' layout)."""
+    frames = frames.float().cpu()
+    return (frames[:, :, 0] if frames.shape[2] == GRAYSCALE_CHANNELS else frames.permute(0, 1, 3, 4, 2)).contiguous().numpy()
 
 
 def _bands(lines: np.ndarray) -> list[tuple[int, int]]:
@@ -141,17 +155,23 @@ def _check_positive(name: str, value: int | None) -> int | None:
 
 
 def _to_tensor(videos: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(n, T, H, W) uint8 or float -> float32 (n, T, 1, H, W) in [0, 1] on ``device``."""
+    """(n, T, H, W) or (n, T, C, H, W) uint8 or float -> float32 (n, T, C, H, W) in [0, 1] on ``device``."""
     tensor = torch.from_numpy(np.array(videos))  # a writable copy: inputs may be read-only views
-    return to_unit_float(tensor).unsqueeze(2).to(device)
+    tensor = to_unit_float(tensor)
+    return (tensor.unsqueeze(2) if tensor.dim() == 4 else tensor).to(device)
 
 
 def _check_videos(model: CompositeModel, videos: np.ndarray, num_input_frames: int) -> None:
-    if not isinstance(videos, np.ndarray) or videos.ndim != 4 or 0 in videos.shape:
-        raise InvalidInputError(f"videos must be a non-empty (N, T, H, W) array, got {getattr(videos, 'shape', type(videos).__name__)}")
+    channels = model_channels(model)
+    layout = "(N, T, H, W)" if channels == GRAYSCALE_CHANNELS else f"(N, T, {channels}, H, W)"
+    wanted_ndim = 4 if channels == GRAYSCALE_CHANNELS else 5
+    if isinstance(videos, np.ndarray) and videos.ndim == 5 and videos.shape[2] == channels:
+        videos = videos[:, :, 0] if channels == GRAYSCALE_CHANNELS else videos
+    if not isinstance(videos, np.ndarray) or videos.ndim != wanted_ndim or 0 in videos.shape:
+        raise InvalidInputError(f"videos must be a non-empty {layout} array, got {getattr(videos, 'shape', type(videos).__name__)}")
     height, width = model_frame_size(model)
-    if videos.shape[2:] != (height, width):
-        found_h, found_w = videos.shape[2:]
+    if videos.shape[-2:] != (height, width):
+        found_h, found_w = videos.shape[-2:]
         raise InvalidInputError(
             f"the model takes {width}x{height} frames but the videos have {found_w}x{found_h} frames; resize them first"
         )
@@ -174,7 +194,8 @@ def predict_videos(
 
     Args:
         model: a trained model.
-        videos: (N, T, H, W), uint8 in 0-255 or float in [0, 1], with T >= ``num_input_frames``.
+        videos: (N, T, H, W) for a grayscale model, (N, T, 3, H, W) for an RGB one, uint8 in 0-255 or
+            float in [0, 1], with T >= ``num_input_frames``.
         num_input_frames: frames read by the encoder (default: as the model was trained).
         num_future: frames to predict (default: as the model was trained); any number works.
         batch_size: videos per forward pass; does not change the result.
@@ -193,10 +214,10 @@ def predict_videos(
     for start in range(0, len(videos), batch_size):
         inputs = _to_tensor(videos[start : start + batch_size, :num_input_frames], device)  # (B, T_in, 1, H, W)
         if model.predictor is not None:
-            predictions.append(model.predict(inputs, num_future)[:, :, 0].float().cpu().numpy())
+            predictions.append(_picture_layout(model.predict(inputs, num_future)))
         if model.reconstructor is not None:
-            reconstructions.append(model.reconstruct(inputs)[:, :, 0].float().cpu().numpy())
-    frames = _to_tensor(videos, torch.device("cpu"))[:, :, 0].numpy()  # float32 (N, T, H, W)
+            reconstructions.append(_picture_layout(model.reconstruct(inputs)))
+    frames = _picture_layout(_to_tensor(videos, torch.device("cpu")))  # float32 (N, T, H, W) or (N, T, H, W, 3)
     truth = frames[:, num_input_frames : num_input_frames + num_future]
     return Prediction(
         inputs=frames[:, :num_input_frames],

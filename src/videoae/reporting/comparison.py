@@ -14,6 +14,9 @@ after them. Outside its time range a panel shows:
   visible, faintly, beside the prediction that continues it.
 
 In the still strip, cells outside a panel's range are simply empty.
+
+Colour panels are batches ``(N, T, H, W, 3)``: each channel is laid out as a grey picture would be
+and the three are stacked, so labels and gutters stay grey and the result is ``(..., 3)`` RGB.
 """
 
 from __future__ import annotations
@@ -76,6 +79,14 @@ def _collect(inputs, truth, reconstruction, prediction) -> dict[str, np.ndarray]
     return videos
 
 
+def _colour_channels(panels: tuple) -> list[tuple] | None:
+    """Each channel's panels (grey pictures to stack), if the panels are RGB batches (N, T, H, W, 3)."""
+    arrays = [None if p is None else to_numpy(p) for p in panels]
+    if not any(a is not None and a.ndim == 5 and a.shape[-1] == 3 for a in arrays):
+        return None
+    return [tuple(None if a is None else a[..., c] for a in arrays) for c in range(3)]
+
+
 def _timeline(videos: dict[str, np.ndarray]) -> tuple[dict[str, int], int]:
     """Start frame of each panel and the total number of frames shown."""
     num_input = max((v.shape[1] for k, v in videos.items() if k in _INPUT_TIME_PANELS), default=0)
@@ -127,8 +138,10 @@ def comparison_panels(
         scale: tiles are enlarged by this whole factor (and the labels with them).
 
     Returns:
-        uint8 (T_in + T_future, H', W'), one row of tiles per sequence.
+        uint8 (T_in + T_future, H', W'), one row of tiles per sequence ((..., 3) for colour panels).
     """
+    if channels := _colour_channels((inputs, truth, reconstruction, prediction)):
+        return np.stack([comparison_panels(*panels, labels=labels, scale=scale) for panels in channels], axis=-1)
     videos = _collect(inputs, truth, reconstruction, prediction)
     scale = _check_scale(scale)
     starts, total = _timeline(videos)
@@ -179,8 +192,10 @@ def comparison_strip(
         scale: tiles are enlarged by this whole factor (and the labels with them).
 
     Returns:
-        uint8 (H', W').
+        uint8 (H', W') ((H', W', 3) for colour panels).
     """
+    if channels := _colour_channels((inputs, truth, reconstruction, prediction)):
+        return np.stack([comparison_strip(*panels, labels=labels, scale=scale) for panels in channels], axis=-1)
     videos = _collect(inputs, truth, reconstruction, prediction)
     scale = _check_scale(scale)
     starts, total = _timeline(videos)

@@ -116,11 +116,12 @@ def frame_table(videos: np.ndarray, *, padding: int = DEFAULT_PADDING, pad_value
 
 
 def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
-    """Write a grey image (H, W) as PNG, atomically (nothing is left behind on failure), creating the folder.
+    """Write a grey image (H, W) or an RGB one (H, W, 3) as PNG, atomically (nothing is left behind
+    on failure), creating the folder.
 
     Args:
         path: destination file.
-        image: (H, W), uint8 or floats in [0, 1].
+        image: (H, W) or (H, W, 3), uint8 or floats in [0, 1].
 
     Returns:
         The path written.
@@ -128,8 +129,8 @@ def save_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     from PIL import Image
 
     image = to_uint8(image)
-    if image.ndim != 2 or min(image.shape) < 1:
-        raise InvalidInputError(f"a PNG image must be a non-empty array (H, W), got shape {image.shape}")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[-1] == 3)) or min(image.shape) < 1:
+        raise InvalidInputError(f"a PNG image must be a non-empty array (H, W) or (H, W, 3), got shape {image.shape}")
     picture = Image.fromarray(np.ascontiguousarray(image))
     path = write_atomically(path, lambda stream: picture.save(stream, format="PNG", optimize=True))
     logger.debug("wrote %s (%dx%d)", path, image.shape[1], image.shape[0])

@@ -3,7 +3,8 @@
 Files written for one video named ``NAME``: ``NAME.gif`` (input | ground truth | reconstruction |
 prediction, animated), ``NAME.png`` (the same as a still strip) and ``NAME_prediction.npy``: the
 predicted frames as float32 ``(K, H, W)`` in [0, 1], exactly the model's output (no rounding to 8
-bits).
+bits); with ``video_fps``, also ``NAME.mp4``: the input frames followed by the predicted ones, a
+video at the model's frame size that ``videoae predict`` reads back as it is.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ def save_features(path: str | Path, features: np.ndarray) -> Path:
     return _save_npy(Path(path), np.ascontiguousarray(features, dtype=np.float32))
 
 
-def write_prediction(out_dir: str | Path, name: str, outputs: Prediction, *, frame_ms: int | None = None) -> dict[str, Path]:
+def write_prediction(
+    out_dir: str | Path, name: str, outputs: Prediction, *, frame_ms: int | None = None, video_fps: float | None = None
+) -> dict[str, Path]:
     """Write one video's comparison GIF and PNG and its predicted frames (see the module docstring).
 
     Args:
@@ -39,9 +42,10 @@ def write_prediction(out_dir: str | Path, name: str, outputs: Prediction, *, fra
         name: the files' common name, without suffix.
         outputs: the outputs of one video (:meth:`Prediction.video`).
         frame_ms: GIF frame duration (default: the comparison GIF's).
+        video_fps: also write ``NAME.mp4`` at this frame rate (needs PyAV).
 
     Returns:
-        ``{"gif": path, "png": path, "npy": path}``.
+        ``{"gif": path, "png": path, "npy": path}``, and ``"mp4"`` with ``video_fps``.
     """
     if outputs.prediction is None:
         raise InvalidInputError(
@@ -54,8 +58,14 @@ def write_prediction(out_dir: str | Path, name: str, outputs: Prediction, *, fra
         raise InvalidInputError(f"{out_dir} is a file, not a folder; give a folder to write the predictions into")
     panels = outputs.panels()
     gif_options = {} if frame_ms is None else {"frame_ms": frame_ms}
-    return {
+    written = {
         "gif": save_comparison_gif(out_dir / f"{name}.gif", **panels, **gif_options),
         "png": save_comparison_png(out_dir / f"{name}.png", **panels),
         "npy": _save_npy(out_dir / f"{name}{PREDICTION_SUFFIX}", np.ascontiguousarray(outputs.prediction[0], dtype=np.float32)),
     }
+    if video_fps is not None:
+        from videoae.data.video_writers import write_mp4
+
+        continued = np.concatenate([outputs.inputs[0], outputs.prediction[0]])  # (T_in + K, H, W)
+        written["mp4"] = write_mp4(out_dir / f"{name}.mp4", continued, fps=video_fps)
+    return written

@@ -8,12 +8,15 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
 from videoae.run_folder import CONFIG_FILE
 from videoae.validation import coerce_fields, did_you_mean, raise_first_failure, reject_unknown_keys
+
+if TYPE_CHECKING:
+    from videoae.data.video_clips import ClipOptions
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -30,8 +33,14 @@ class TrainConfig:
     """How to train: data, optimisation, evaluation, logging and hardware."""
 
     # data: "generator" (Moving MNIST made on the fly), "standard" (the first 9,000 sequences of
-    # mnist_test_seq.npy, the seed notebook's split) or a path to a video file videoae reads
+    # mnist_test_seq.npy, the seed notebook's split), a path to a video file videoae reads, or video
+    # files cut into clips: a folder (recursive), a glob, a .txt list or a clip cache
     data: str = "generator"
+    # clips of video files: every frame_step-th frame, after resampling to fps (0: the videos' own)
+    frame_step: int = 1
+    fps: float = 0.0
+    eval_data: str = ""  # held-out videos scored while training; "": eval_fraction of data's videos
+    eval_fraction: float = 0.1
     digits: str = "train"  # generator digits: bundled split, "mnist", or a digit file
     num_digits: int = 2
     speed: tuple[float, float] = (0.1, 0.1)  # generator step per frame (the paper: 0.1)
@@ -75,6 +84,9 @@ class TrainConfig:
             (self.num_digits >= 1, "num_digits must be >= 1"),
             (len(self.speed) == 2 and 0 <= self.speed[0] <= self.speed[1], "speed must be [low, high] with 0 <= low <= high"),
             (self.num_workers >= 0, "num_workers must be >= 0"),
+            (self.frame_step >= 1, "frame_step must be >= 1"),
+            (math.isfinite(self.fps) and self.fps >= 0, "fps must be >= 0 (0: each video's own frame rate)"),
+            (0 < self.eval_fraction < 1, "eval_fraction must be between 0 and 1 (exclusive)"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
             (math.isfinite(self.lr) and self.lr > 0, "lr must be a positive number"),
@@ -112,6 +124,20 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.to_dict(), "train": self.train.to_dict()}
+
+    def clip_options(self) -> ClipOptions:
+        """How clips of video files are cut for this run: the model's frames, the train config's rest."""
+        from videoae.data.video_clips import ClipOptions
+
+        train, model = self.train, self.model
+        return ClipOptions(
+            frame_shape=tuple(model.frame_shape),
+            num_frames=model.num_input_frames + model.num_future_frames,
+            frame_step=train.frame_step,
+            fps=train.fps,
+            eval_data=train.eval_data,
+            eval_fraction=train.eval_fraction,
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:

@@ -208,8 +208,8 @@ class _Trainer:
         self.progress = progress and dist.is_main
         # Everything that can be checked is checked before the run folder is made or touched.
         shape = run.model.frame_shape
-        if len(shape) != 3 or shape[0] != 1 or shape[1] != shape[2]:
-            raise InvalidInputError(f"videoae train needs grayscale square frames, model.frame_shape [1, S, S]; got {list(shape)}")
+        if len(shape) != 3 or shape[0] not in (1, 3):
+            raise InvalidInputError(f"videoae train needs image frames, model.frame_shape [C, H, W] with C 1 or 3; got {list(shape)}")
         if self.config.batch_size % dist.world_size:
             raise InvalidInputError(
                 f"batch_size {self.config.batch_size} (the global batch) is not divisible by the {dist.world_size} processes; "
@@ -225,6 +225,7 @@ class _Trainer:
             num_digits=self.config.num_digits,
             speed=self.config.speed,
             digits=self.config.digits,
+            clips=run.clip_options(),
         )
         torch.manual_seed(self.config.seed)  # the same initial weights on every process
         self.model = CompositeModel(run.model).to(dist.device)

@@ -1,7 +1,9 @@
-"""Evaluation while training: the embedded test set, sharded over processes, and sample GIFs."""
+"""Evaluation while training: the embedded test set (or, for video files, clips of held-out
+videos), sharded over processes, and sample GIFs."""
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import numpy as np
 import torch
 
 from videoae.data.moving_mnist import EMBEDDED_TEST_SEED, embedded_test_set, generate
+from videoae.data.video_clips import ClipOptions, is_video_collection, training_clips
 from videoae.evaluation.evaluate import evaluate, weighted_mean
 from videoae.evaluation.predict import predict_videos
 from videoae.models import CompositeModel, ModelConfig
@@ -28,6 +31,24 @@ def evaluation_videos(num_sequences: int, num_frames: int) -> np.ndarray:
     return generate(num_sequences, seed=EMBEDDED_TEST_SEED, digits="test", num_frames=num_frames)
 
 
+@functools.lru_cache(maxsize=2)
+def _heldout_clips(data: str, options: ClipOptions, num_sequences: int) -> np.ndarray:
+    """Up to ``num_sequences`` clips spread evenly over the held-out videos, uint8 (N, T, C, H, W),
+    decoded once per process: every evaluation of a run scores the same clips."""
+    clips = training_clips(data, options, heldout=True)
+    chosen = np.unique(np.linspace(0, len(clips) - 1, min(num_sequences, len(clips))).round().astype(np.int64))
+    return clips.load(chosen)
+
+
+def run_evaluation_videos(run: RunConfig) -> np.ndarray:
+    """What a run is scored on while training: uint8 (N, T, H, W) embedded test sequences, or
+    (N, T, C, H, W) clips of held-out videos when it trains on video files."""
+    config = run.model
+    if is_video_collection(run.train.data) and run.train.data not in ("generator", "standard"):
+        return _heldout_clips(run.train.data, run.clip_options(), run.train.eval_sequences)
+    return evaluation_videos(run.train.eval_sequences, config.num_input_frames + config.num_future_frames)
+
+
 def score(result: dict, config: ModelConfig) -> float:
     """The number a run minimises: prediction (else reconstruction) BCE, or MSE for linear models."""
     section = result["prediction"] if "prediction" in result else result["reconstruction"]
@@ -44,7 +65,7 @@ def evaluate_during_training(
     few sequences to ``samples_path``.
     """
     config = run.model
-    videos = evaluation_videos(run.train.eval_sequences, config.num_input_frames + config.num_future_frames)
+    videos = run_evaluation_videos(run)
     shard = videos[dist.rank :: dist.world_size]
     result = evaluate(
         model,
@@ -64,7 +85,8 @@ def evaluate_during_training(
 
 
 def write_samples(model: CompositeModel, videos: np.ndarray, path: Path, *, frame_ms: int = 200) -> Path:
-    """A GIF of input | truth | reconstruction | prediction for a few uint8 (N, T, H, W) videos."""
+    """A GIF of input | truth | reconstruction | prediction for a few uint8 (N, T, H, W) videos
+    (or (N, T, C, H, W), C 1 or 3)."""
     from videoae.reporting import save_comparison_gif
 
     return save_comparison_gif(path, **predict_videos(model, videos).panels(), frame_ms=frame_ms)
