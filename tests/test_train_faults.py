@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -302,11 +303,12 @@ def _rng_as_float(document: dict, tensors: dict) -> None:
     [
         (_set("step", float("inf")), "step inf is not a count of steps"),
         (_set("step", -4), "step -4 is not a count of steps"),
+        (_set("step", 10**30), "step 1000000000000000000000000000000 is not a count of steps (0 to 2**53)"),
         (_set("best_score", "low"), "best_score 'low' (not a finite number)"),
         (_num_params, "declares 100000000000 parameters"),
         (_rng_as_float, "an RNG state of dtype torch.float32"),
     ],
-    ids=["step-infinity", "step-negative", "best-score-string", "num-params-1e11", "rng-float"],
+    ids=["step-infinity", "step-negative", "step-1e30", "best-score-string", "num-params-1e11", "rng-float"],
 )
 def test_a_damaged_checkpoint_on_resume_gives_one_line(short_run: Path, tmp_path: Path, capsys, edit, message: str) -> None:
     run_dir = _copy(short_run, tmp_path)
@@ -320,6 +322,30 @@ def test_a_checkpoint_declaring_a_huge_model_is_refused_before_building_it(short
     _edit_checkpoint(path, lambda document, tensors: document["model_config"].update(hidden_size=12000))
     with pytest.raises(InvalidInputError, match="do not match its model config"):
         load_model(path)  # 12000 hidden units would be gigabytes: the shapes are compared on the meta device
+
+
+def test_a_checkpoint_header_claiming_a_million_layers_is_refused_at_once(short_run: Path, tmp_path: Path) -> None:
+    path = tmp_path / "deep.safetensors"
+    shutil.copy(short_run / LAST_CHECKPOINT, path)
+    _edit_checkpoint(path, lambda document, tensors: document["model_config"].update(num_layers=10**6))
+    started = time.monotonic()
+    with pytest.raises(InvalidInputError, match=r"num_layers must be in \[1, 64\]"):
+        load_model(path)  # building a million layers, even on the meta device, took minutes and gigabytes
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.int8])
+def test_weights_stored_as_integers_are_refused_not_cast(short_run: Path, tmp_path: Path, dtype: torch.dtype) -> None:
+    path = tmp_path / "cast.safetensors"
+    shutil.copy(short_run / LAST_CHECKPOINT, path)
+
+    def cast(document: dict, tensors: dict) -> None:
+        name = next(name for name in sorted(tensors) if name.startswith("model/"))
+        tensors[name] = tensors[name].to(dtype)
+
+    _edit_checkpoint(path, cast)
+    with pytest.raises(InvalidInputError, match=f"non-float weights .*{dtype}"):
+        load_model(path)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
