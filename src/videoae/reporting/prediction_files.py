@@ -31,6 +31,13 @@ def save_features(path: str | Path, features: np.ndarray) -> Path:
     return _save_npy(Path(path), np.ascontiguousarray(features, dtype=np.float32))
 
 
+def prediction_files(out_dir: str | Path, name: str) -> dict[str, Path]:
+    """The files :func:`write_prediction` writes for a video called ``name``:
+    ``{"gif": ..., "png": ..., "npy": ...}``, so that a caller can check them all before any work."""
+    out_dir = Path(out_dir)
+    return {"gif": out_dir / f"{name}.gif", "png": out_dir / f"{name}.png", "npy": out_dir / f"{name}{PREDICTION_SUFFIX}"}
+
+
 def write_prediction(out_dir: str | Path, name: str, outputs: Prediction, *, frame_ms: int | None = None) -> dict[str, Path]:
     """Write one video's comparison GIF and PNG and its predicted frames (see the module docstring).
 
@@ -54,8 +61,9 @@ def write_prediction(out_dir: str | Path, name: str, outputs: Prediction, *, fra
         raise InvalidInputError(f"{out_dir} is a file, not a folder; give a folder to write the predictions into")
     panels = outputs.panels()
     gif_options = {} if frame_ms is None else {"frame_ms": frame_ms}
+    files = prediction_files(out_dir, name)
     return {
-        "gif": save_comparison_gif(out_dir / f"{name}.gif", **panels, **gif_options),
-        "png": save_comparison_png(out_dir / f"{name}.png", **panels),
-        "npy": _save_npy(out_dir / f"{name}{PREDICTION_SUFFIX}", np.ascontiguousarray(outputs.prediction[0], dtype=np.float32)),
+        "gif": save_comparison_gif(files["gif"], **panels, **gif_options),
+        "png": save_comparison_png(files["png"], **panels),
+        "npy": _save_npy(files["npy"], np.ascontiguousarray(outputs.prediction[0], dtype=np.float32)),
     }
