@@ -49,6 +49,7 @@ def check_output_file(path: str | Path, suffixes: tuple[str, ...], option: str) 
     regular file, not in a run's checkpoints folder, and can be written. Every command that writes a
     file checks its path here, before any work."""
     output = Path(path)
+    check_path_names(output, option)  # first: the OS answers a name too long for it with an error
     if output.is_dir():
         raise InvalidInputError(f"{option} {output}: is a folder; give a file name to write to")
     if output.suffix.lower() not in suffixes:
