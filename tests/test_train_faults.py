@@ -206,7 +206,17 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0_on_a_clean
         ("init_range=1e39", "init_range must be of type float (a finite number"),
         ("forget_bias=NaN", "forget_bias must be of type float (a finite number"),
         ("digits=nope.npy", "nope.npy"),
+        ("seed=1" + "0" * 5000, "the value is an integer of more than 4300 digits"),
+        ("lr=" + "[" * 5000, "the value is nested too deeply"),
+        ("eval_sequences=1000000", "use eval_sequences <= 13,107"),  # once trained, then died at the first evaluation
+        ("batch_size=1000000", "use batch_size <= 13,107"),
+        ("num_workers=100000", "num_workers must be in [0, 256]"),
+        ("max_steps=" + "1" + "0" * 30, "max_steps must be in [1, 2**53]"),
+        ("num_layers=1000000", "num_layers must be in [1, 64]"),
+        ("a" * 100_000 + "=1", "(100,000 characters) is not a setting"),
+        ("lr=" + "x" * 100_000, "(100,000 characters)"),
     ],
+    ids=lambda value: value[:24],
 )
 def test_invalid_settings_leave_no_run_folder(tmp_path: Path, capsys, setting: str, message: str) -> None:
     code = main(
@@ -215,6 +225,60 @@ def test_invalid_settings_leave_no_run_folder(tmp_path: Path, capsys, setting: s
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
+
+
+def _alias_bomb() -> str:
+    """371 bytes of YAML whose last alias names a list of 9**8 numbers."""
+    lines = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "x:\n" + "\n".join("  " + line for line in lines) + "\ntrain:\n  speed: *a8\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bomb.yaml", _alias_bomb(), "holds more than 10,000 values"),
+        ("big.json", '{"train": {"optimizer": "' + "a" * 2**21 + '"}}', "larger than 1,048,576 bytes"),
+        ("key.json", '{"train": {"' + "k" * 900_000 + '": 1}}', "(900,000 characters)"),
+        ("list.yaml", "model: {preset: [tiny]}\n", "unknown model preset ['tiny']"),
+        ("map.yaml", "model: {preset: {name: tiny}}\n", "unknown model preset {'name': 'tiny'}"),
+        ("keys.yaml", "model: {1: 2}\n3: 4\n", "unknown config section(s): 3"),
+        ("latin1.yaml", "train: {digits: caf\xe9}\n".encode("latin-1"), "not UTF-8 text (byte 19); save the config as UTF-8"),
+        ("digits.yaml", "train: {seed: 1" + "0" * 5000 + "}\n", "an integer of more than 4300 digits"),
+        ("digits.json", '{"train": {"seed": 1' + "0" * 5000 + "}}", "an integer of more than 4300 digits"),
+    ],
+    ids=lambda value: value if isinstance(value, str) and len(value) < 20 else "",
+)
+def test_a_config_file_past_limits_or_of_wrong_types_is_one_short_line(tmp_path: Path, capsys, name: str, content, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    started = time.monotonic()
+    code = main(["train", "--config", str(path), "--max-steps", "1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and len(err) < 2000, err[:3000]
+    assert time.monotonic() - started < 10  # the bomb once took 60 s and 3.3 GB; a long key 2.2 GB for "did you mean"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_from_a_pipe_is_read(tmp_path: Path, capsys) -> None:
+    read_end, write_end = os.pipe()  # what the shell's --config <(echo ...) passes: /dev/fd/N
+    os.write(write_end, b'{"model": "tiny", "train": {"seed": -1}}')
+    os.close(write_end)
+    try:
+        code = main(["train", "--config", f"/dev/fd/{read_end}", "--out", str(tmp_path / "run")])
+    finally:
+        os.close(read_end)
+    err = capsys.readouterr().err
+    assert code == 2 and "seed must be in" in err, err  # read and validated, not "no such config file"
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_a_symlink_loop_as_out_is_named_as_such(tmp_path: Path, capsys) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    code = main(["train", "--preset", "tiny", "--max-steps", "1", "--out", str(loop)])
+    err = capsys.readouterr().err
+    assert code == 2 and "symbolic link that leads nowhere" in err and "File exists" not in err
 
 
 def test_tensorboard_without_its_package_leaves_no_run_folder(tmp_path: Path, monkeypatch) -> None:

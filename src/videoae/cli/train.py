@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
+from videoae.cli.paths import check_path_names
 from videoae.cli.progress import on_terminal
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
@@ -69,6 +71,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
     run = _run_config_from_args(args)
     run_dir = args.resume or args.out
+    check_path_names(Path(run_dir), "--resume" if args.resume else "--out")  # a symlink loop is not "File exists"
     result = train(run, run_dir, resume=bool(args.resume), progress=not args.no_progress and on_terminal())
     if _is_main_process():
         print(f"trained {result.run_dir} to step {result.step} (stopped by {result.stop_reason})")
