@@ -160,3 +160,74 @@ def test_generate_shows_its_phases_on_a_terminal_only(tmp_path, capsys, monkeypa
     monkeypatch.setattr(videoae.cli.progress, "on_terminal", lambda: True)
     code, _, stderr = run(capsys, "data", "generate", "--num", "2", "-o", str(tmp_path / "loud.npy"))
     assert code == 0 and "generating" in stderr and "writing" in stderr
+
+
+# -- bounded memory and sizes checked before generating ------------------------------------------------
+
+
+def test_generate_streams_to_disk_so_memory_is_bounded_by_a_block(tmp_path, capsys, monkeypatch):
+    import tracemalloc
+
+    import videoae.cli.data
+
+    monkeypatch.setattr(videoae.cli.data, "GENERATE_BLOCK_BYTES", 2**16, raising=False)  # 3 sequences of 20 frames of 32x32
+
+    def peak_bytes(num: int) -> int:
+        tracemalloc.start()
+        try:
+            code, _, _ = run(capsys, "data", "generate", "--num", str(num), "--image-size", "32", "-o", str(tmp_path / f"{num}.npy"))
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            assert code == 0
+
+    peak_bytes(3)  # imports and the digits, loaded once
+    few, many = peak_bytes(3), peak_bytes(300)
+    whole = 300 * 20 * 32 * 32  # 6 MB: once held whole before anything was written
+    assert many - few < whole / 4, f"{many - few:,} bytes more for 300 sequences than for 3"
+    np.testing.assert_array_equal(np.load(tmp_path / "300.npy").transpose(1, 0, 2, 3), generate(300, image_size=32))
+
+
+def test_generate_refuses_a_set_larger_than_the_free_space_before_generating(tmp_path, capsys, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 10**6, 10**6))
+    monkeypatch.setattr("videoae.data.moving_mnist.generate", lambda *a, **k: pytest.fail("generated anyway"))
+    code, _, stderr = run(capsys, "data", "generate", "--num", "200000", "-o", str(tmp_path / "seq.npy"))
+    assert code == 2 and "GiB to write but" in stderr and "use a smaller --num" in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate", "--num", "2", "--image-size", "1000000"],
+        ["generate", "--num", "2", "--frames", "10000000000"],
+        ["generate", "--num", "2", "--start", str(2**64 - 1)],
+        ["preview", "--num", "1000000"],
+    ],
+    ids=["image-size", "frames", "start", "preview-num"],
+)
+def test_sizes_past_memory_are_refused_with_one_line_before_generating(tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.setattr("videoae.data.moving_mnist.generate", lambda *a, **k: pytest.fail("generated anyway"))
+    output = tmp_path / ("seq.npy" if argv[0] == "generate" else "grid.gif")
+    code, _, stderr = run(capsys, "data", *argv, "-o", str(output))
+    assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_never_writes_over_its_digit_file(tmp_path, capsys):
+    digits = tmp_path / "digits.npy"
+    np.save(digits, np.full((2, 10, 10), 200, dtype=np.uint8))
+    before = digits.read_bytes()
+    code, _, stderr = run(capsys, "data", "generate", "--num", "2", "--digits", str(digits), "-o", str(tmp_path / "." / "digits.npy"))
+    assert code == 2 and "would replace the input" in stderr
+    assert digits.read_bytes() == before
+
+
+def test_a_long_output_name_is_written_not_refused_after_generating(tmp_path, capsys):
+    out = tmp_path / ("s" * 251 + ".npy")  # 255 bytes: the longest legal name
+    assert run(capsys, "data", "generate", "--num", "2", "-o", str(out))[0] == 0
+    assert np.load(out).shape == (20, 2, 64, 64)
+    code, _, stderr = run(capsys, "data", "generate", "--num", "2", "-o", str(tmp_path / ("s" * 252 + ".npy")))
+    assert code == 2 and "past the 255 bytes a file name may have" in stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -324,3 +325,86 @@ def test_long_commands_show_their_phase_on_a_terminal_only(trained_run, clips, t
     monkeypatch.setattr(videoae.cli.progress, "on_terminal", lambda: True)
     code, _, stderr = run(capsys, *argv("loud"))
     assert code == 0 and all(phase in stderr for phase in phases)
+
+
+# -- outputs never replace inputs, never collide, and are checked before any work -----------------------
+
+
+def test_predict_into_its_input_folder_never_replaces_the_input(trained_run, tmp_path, capsys):
+    clip = write_gif(tmp_path / "clip.gif", generate(1, seed=3, num_frames=12)[0])
+    before = clip.read_bytes()
+    for out in (tmp_path, tmp_path / ".." / tmp_path.name):
+        assert "would replace the input" in fails(capsys, "predict", trained_run, clip, "-o", out)
+    assert clip.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["clip.gif"]
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
+def test_features_never_write_over_their_input_file(trained_run, clips, tmp_path, capsys, link):
+    data = tmp_path / "videos.npy"
+    shutil.copy(clips, data)
+    before = data.read_bytes()
+    output = {"same": data, "symlink": tmp_path / "sym.npy", "hardlink": tmp_path / "hard.npy"}[link]
+    if link == "symlink":
+        output.symlink_to(data)
+    elif link == "hardlink":
+        os.link(data, output)
+    assert "would replace the input" in fails(capsys, "features", trained_run, data, "-o", output)
+    assert data.read_bytes() == before
+
+
+def test_eval_plot_never_replaces_a_frame_of_its_data(trained_run, tmp_path, capsys):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, frame in enumerate(generate(1, seed=4, num_frames=14)[0]):
+        Image.fromarray(frame).save(frames / f"{index:03d}.png")
+    before = (frames / "000.png").read_bytes()
+    assert "would replace the input" in fails(capsys, "eval", trained_run, "--data", frames, "--plot", frames / "000.png")
+    assert "would add a frame to the input folder" in fails(capsys, "predict", trained_run, frames, "-o", frames)
+    assert (frames / "000.png").read_bytes() == before and len(list(frames.iterdir())) == 14
+
+
+def test_predict_refuses_two_videos_that_would_share_a_name_before_writing(trained_run, tmp_path, capsys):
+    write_npy(tmp_path / "a.npy", generate(2, seed=1, num_frames=12))  # videos a_0 and a_1
+    write_npy(tmp_path / "a_0.npy", generate(1, seed=2, num_frames=12))
+    out = tmp_path / "out"
+    err = fails(capsys, "predict", trained_run, tmp_path / "a.npy", tmp_path / "a_0.npy", "-o", out)
+    assert "would both write" in err and "a.npy (video 0)" in err
+    assert not out.exists()
+
+
+def test_predict_checks_every_output_before_the_work(trained_run, clips, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "two_1.png").mkdir(parents=True)  # the second video's strip cannot be written
+    assert "two_1.png: is a folder" in fails(capsys, "predict", trained_run, clips, "-o", out)
+    assert [p.name for p in out.iterdir()] == ["two_1.png"], "no partial outputs"
+
+
+def test_predict_refuses_an_input_whose_output_names_would_be_too_long(trained_run, tmp_path, capsys):
+    clip = write_gif(tmp_path / ("v" * 245 + ".gif"), generate(1, seed=3, num_frames=12)[0])
+    err = fails(capsys, "predict", trained_run, clip, "-o", tmp_path / "out")
+    assert "_prediction.npy" in err and "past the 255 bytes a file name may have" in err and len(err) < 400
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_an_output_folder_that_is_a_symlink_loop_is_named_as_such(trained_run, clips, tmp_path, capsys):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert "symbolic link that leads nowhere" in fails(capsys, "predict", trained_run, clips, "-o", loop)
+    assert "symbolic link that leads nowhere" in fails(capsys, "features", trained_run, clips, "-o", loop / "f.npy")
+
+
+def test_sequences_first_arrays_get_advice_about_the_layout_not_the_input_frames(trained_run, tmp_path, capsys):
+    # (N, T, 1, H, W): the shape the 5-D message recommends, read as T=2 under the default layout
+    np.save(tmp_path / "five.npy", generate(2, seed=1, num_frames=12)[:, :, None])
+    err = fails(capsys, "predict", trained_run, tmp_path / "five.npy", "-o", tmp_path / "out")
+    assert "as 12 video(s) of 2 frames" in err and "pass --layout NTHW" in err
+    code, _, _ = run(capsys, "predict", trained_run, tmp_path / "five.npy", "--layout", "NTHW", "-o", tmp_path / "out")
+    assert code == 0
+    err = fails(capsys, "features", trained_run, tmp_path / "five.npy", "-o", tmp_path / "f.npy")
+    assert "pass --layout NTHW" in err
+
+
+def test_a_huge_future_is_refused_before_allocating(trained_run, clips, tmp_path, capsys):
+    assert "more than the limit" in fails(capsys, "predict", trained_run, clips, "--future", 10**9, "-o", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

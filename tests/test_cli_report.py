@@ -127,6 +127,27 @@ def test_plot_skips_a_line_cut_short_by_a_crash(run_copy, capsys):
     assert run(capsys, "plot", run_copy)[0] == 0
 
 
+HUGE = "1" + "0" * 5000  # past Python's limit of 4,300 digits for int(str)
+LARGE = "1" + "0" * 400  # an int that float() cannot hold
+
+
+@pytest.mark.parametrize("command", ["plot", "report"])
+def test_log_lines_past_pythons_limits_are_skipped_not_fatal(run_copy, capsys, command):
+    lines = [
+        f'{{"step": {HUGE}, "loss": 1}}',  # digits past the limit
+        "[" * 100_000 + "]" * 100_000,  # nesting past the recursion limit
+        f'{{"step": {LARGE}, "loss": 1}}',  # a step no run reaches
+        '{"step": "13", "loss": 1}',  # not a count of steps
+        f'{{"step": 14, "loss": {LARGE}, "lr": "fast", "seq_per_s": [1]}}',  # values that are not plottable numbers
+    ]
+    with open(run_copy / "metrics.jsonl", "a") as handle:
+        handle.write("\n".join(lines) + "\n")
+    (run_copy / "eval.json").write_text(f'{{"prediction": {{"bce": {LARGE}, "mse": {HUGE}}}}}')
+    (run_copy / "config.json").write_text(f'{{"model": {{"hidden_size": {HUGE}}}}}')
+    code, out, _ = run(capsys, command, run_copy)
+    assert code == 0 and "wrote" in out
+
+
 # -- weights ---------------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -208,7 +209,17 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0_on_a_clean
         ("init_range=1e39", "init_range must be of type float (a finite number"),
         ("forget_bias=NaN", "forget_bias must be of type float (a finite number"),
         ("digits=nope.npy", "nope.npy"),
+        ("seed=1" + "0" * 5000, "the value is an integer of more than 4300 digits"),
+        ("lr=" + "[" * 5000, "the value is nested too deeply"),
+        ("eval_sequences=1000000", "use eval_sequences <= 13,107"),  # once trained, then died at the first evaluation
+        ("batch_size=1000000", "use batch_size <= 13,107"),
+        ("num_workers=100000", "num_workers must be in [0, 256]"),
+        ("max_steps=" + "1" + "0" * 30, "max_steps must be in [1, 2**53]"),
+        ("num_layers=1000000", "num_layers must be in [1, 64]"),
+        ("a" * 100_000 + "=1", "(100,000 characters) is not a setting"),
+        ("lr=" + "x" * 100_000, "(100,000 characters)"),
     ],
+    ids=lambda value: value[:24],
 )
 def test_invalid_settings_leave_no_run_folder(tmp_path: Path, capsys, setting: str, message: str) -> None:
     code = main(
@@ -217,6 +228,60 @@ def test_invalid_settings_leave_no_run_folder(tmp_path: Path, capsys, setting: s
     err = capsys.readouterr().err
     assert code == 2 and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
+
+
+def _alias_bomb() -> str:
+    """371 bytes of YAML whose last alias names a list of 9**8 numbers."""
+    lines = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "x:\n" + "\n".join("  " + line for line in lines) + "\ntrain:\n  speed: *a8\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bomb.yaml", _alias_bomb(), "holds more than 10,000 values"),
+        ("big.json", '{"train": {"optimizer": "' + "a" * 2**21 + '"}}', "larger than 1,048,576 bytes"),
+        ("key.json", '{"train": {"' + "k" * 900_000 + '": 1}}', "(900,000 characters)"),
+        ("list.yaml", "model: {preset: [tiny]}\n", "unknown model preset ['tiny']"),
+        ("map.yaml", "model: {preset: {name: tiny}}\n", "unknown model preset {'name': 'tiny'}"),
+        ("keys.yaml", "model: {1: 2}\n3: 4\n", "unknown config section(s): 3"),
+        ("latin1.yaml", "train: {digits: caf\xe9}\n".encode("latin-1"), "not UTF-8 text (byte 19); save the config as UTF-8"),
+        ("digits.yaml", "train: {seed: 1" + "0" * 5000 + "}\n", "an integer of more than 4300 digits"),
+        ("digits.json", '{"train": {"seed": 1' + "0" * 5000 + "}}", "an integer of more than 4300 digits"),
+    ],
+    ids=lambda value: value if isinstance(value, str) and len(value) < 20 else "",
+)
+def test_a_config_file_past_limits_or_of_wrong_types_is_one_short_line(tmp_path: Path, capsys, name: str, content, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    started = time.monotonic()
+    code = main(["train", "--config", str(path), "--max-steps", "1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and len(err) < 2000, err[:3000]
+    assert time.monotonic() - started < 10  # the bomb once took 60 s and 3.3 GB; a long key 2.2 GB for "did you mean"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_config_from_a_pipe_is_read(tmp_path: Path, capsys) -> None:
+    read_end, write_end = os.pipe()  # what the shell's --config <(echo ...) passes: /dev/fd/N
+    os.write(write_end, b'{"model": "tiny", "train": {"seed": -1}}')
+    os.close(write_end)
+    try:
+        code = main(["train", "--config", f"/dev/fd/{read_end}", "--out", str(tmp_path / "run")])
+    finally:
+        os.close(read_end)
+    err = capsys.readouterr().err
+    assert code == 2 and "seed must be in" in err, err  # read and validated, not "no such config file"
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_a_symlink_loop_as_out_is_named_as_such(tmp_path: Path, capsys) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    code = main(["train", "--preset", "tiny", "--max-steps", "1", "--out", str(loop)])
+    err = capsys.readouterr().err
+    assert code == 2 and "symbolic link that leads nowhere" in err and "File exists" not in err
 
 
 def test_tensorboard_without_its_package_leaves_no_run_folder(tmp_path: Path, monkeypatch) -> None:
@@ -305,11 +370,12 @@ def _rng_as_float(document: dict, tensors: dict) -> None:
     [
         (_set("step", float("inf")), "step inf is not a count of steps"),
         (_set("step", -4), "step -4 is not a count of steps"),
+        (_set("step", 10**30), "step 1000000000000000000000000000000 is not a count of steps (0 to 2**53)"),
         (_set("best_score", "low"), "best_score 'low' (not a finite number)"),
         (_num_params, "declares 100000000000 parameters"),
         (_rng_as_float, "an RNG state of dtype torch.float32"),
     ],
-    ids=["step-infinity", "step-negative", "best-score-string", "num-params-1e11", "rng-float"],
+    ids=["step-infinity", "step-negative", "step-1e30", "best-score-string", "num-params-1e11", "rng-float"],
 )
 def test_a_damaged_checkpoint_on_resume_gives_one_line(short_run: Path, tmp_path: Path, capsys, edit, message: str) -> None:
     run_dir = _copy(short_run, tmp_path)
@@ -323,6 +389,30 @@ def test_a_checkpoint_declaring_a_huge_model_is_refused_before_building_it(short
     _edit_checkpoint(path, lambda document, tensors: document["model_config"].update(hidden_size=12000))
     with pytest.raises(InvalidInputError, match="do not match its model config"):
         load_model(path)  # 12000 hidden units would be gigabytes: the shapes are compared on the meta device
+
+
+def test_a_checkpoint_header_claiming_a_million_layers_is_refused_at_once(short_run: Path, tmp_path: Path) -> None:
+    path = tmp_path / "deep.safetensors"
+    shutil.copy(short_run / LAST_CHECKPOINT, path)
+    _edit_checkpoint(path, lambda document, tensors: document["model_config"].update(num_layers=10**6))
+    started = time.monotonic()
+    with pytest.raises(InvalidInputError, match=r"num_layers must be in \[1, 64\]"):
+        load_model(path)  # building a million layers, even on the meta device, took minutes and gigabytes
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.int8])
+def test_weights_stored_as_integers_are_refused_not_cast(short_run: Path, tmp_path: Path, dtype: torch.dtype) -> None:
+    path = tmp_path / "cast.safetensors"
+    shutil.copy(short_run / LAST_CHECKPOINT, path)
+
+    def cast(document: dict, tensors: dict) -> None:
+        name = next(name for name in sorted(tensors) if name.startswith("model/"))
+        tensors[name] = tensors[name].to(dtype)
+
+    _edit_checkpoint(path, cast)
+    with pytest.raises(InvalidInputError, match=f"non-float weights .*{dtype}"):
+        load_model(path)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")

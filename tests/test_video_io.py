@@ -489,9 +489,23 @@ def test_the_limit_can_be_raised_and_applies_to_npz_npy_and_frame_folders(tmp_pa
             read_video(tmp_path / name)
     monkeypatch.setenv("VIDEOAE_MAX_VIDEO_VALUES", "40000")
     assert all(read_video(tmp_path / name).shape == (8, 64, 64) for name in ("zeros.npz", "zeros.npy", "frames"))
-    monkeypatch.setenv("VIDEOAE_MAX_VIDEO_VALUES", "lots")
-    with pytest.raises(InvalidInputError, match="VIDEOAE_MAX_VIDEO_VALUES='lots': give a positive whole number"):
-        read_video(tmp_path / "zeros.npy")
+
+
+@pytest.mark.parametrize(
+    "value", ["lots", "0", "-5", "1e9", "\u00b2", "9" * 5000], ids=["word", "zero", "negative", "float", "superscript", "5000-digits"]
+)
+def test_a_bad_limit_in_the_environment_is_blamed_on_the_environment_not_the_file(tmp_path, monkeypatch, value):
+    np.savez_compressed(tmp_path / "zeros.npz", videos=np.zeros((8, 64, 64), np.uint8))
+    np.save(tmp_path / "zeros.npy", np.zeros((8, 64, 64), np.uint8))
+    _save_frames(tmp_path / "frames", np.zeros((8, 64, 64), np.uint8), [f"{i}.png" for i in range(8)])
+    _one_pixel_gif(tmp_path / "clip.gif", size=16, num_frames=3)
+    monkeypatch.setenv("VIDEOAE_MAX_VIDEO_VALUES", value)
+    for name in ("zeros.npz", "zeros.npy", "frames", "clip.gif"):
+        with pytest.raises(InvalidInputError) as caught:
+            read_video(tmp_path / name)
+        message = str(caught.value)
+        assert message.startswith("the environment variable VIDEOAE_MAX_VIDEO_VALUES=") and "not a positive whole number" in message
+        assert name not in message and "damaged" not in message and len(message) < 300
 
 
 def test_a_truncated_gif_gives_one_line(tmp_path, rng):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
+import hashlib
 import json
 import os
 import secrets
@@ -14,6 +16,20 @@ from typing import IO, Any
 from videoae.errors import InvalidInputError
 
 _TEMP_NAME_BYTES = 4
+# A temporary's name starts with at most this many bytes of its file's name, so that it stays within
+# the 255 bytes a name may have whatever the file's own name (".", a digest, the pid, a token, ".tmp").
+_TEMP_PREFIX_BYTES = 150
+_TEMP_DIGEST_CHARS = 12
+
+
+def _temporary_stem(name: str) -> str:
+    """The part of a temporary's name that says which file it belongs to: ``.NAME`` for a short
+    name, else the name's first bytes and a digest of all of it."""
+    encoded = os.fsencode(name)
+    if len(encoded) <= _TEMP_PREFIX_BYTES:
+        return f".{name}"
+    prefix = encoded[:_TEMP_PREFIX_BYTES].decode("utf-8", errors="ignore")  # whole characters only
+    return f".{prefix}~{hashlib.sha256(encoded).hexdigest()[:_TEMP_DIGEST_CHARS]}"
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> Path:
@@ -35,9 +51,10 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
     if path.is_dir():
         raise InvalidInputError(f"{path}: is a folder; give a file name to write to")
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+    stem = _temporary_stem(path.name)
+    for stale in path.parent.glob(f"{glob.escape(stem)}.*.tmp"):
         stale.unlink(missing_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(_TEMP_NAME_BYTES)}.tmp")
+    temporary = path.with_name(f"{stem}.{os.getpid()}.{secrets.token_hex(_TEMP_NAME_BYTES)}.tmp")
     try:
         with open(temporary, "xb") as handle:  # "x": never clobber, and the umask applies as usual
             write(handle)

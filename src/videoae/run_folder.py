@@ -20,12 +20,12 @@ the metrics log short) and strict where a command needs the file.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 from pathlib import Path
 
 from videoae.errors import InvalidInputError
+from videoae.validation import MAX_STEPS, is_int, load_json
 
 logger = logging.getLogger(__name__)
 
@@ -154,10 +154,11 @@ def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+            record = load_json(line)
+        except ValueError:  # malformed, or past Python's limits (digits, nesting): skipped like a cut line
             record = None
-        if isinstance(record, dict):
+        # a record is plotted against its step: one that is not a count of steps is unreadable
+        if isinstance(record, dict) and is_int(record.get("step")) and 0 <= record["step"] <= MAX_STEPS:
             records.append(record)
         else:
             damaged += 1
@@ -172,10 +173,10 @@ def read_config(run_dir: Path) -> dict | None:
     """``RUN/config.json`` as written (not validated: a report shows what is there), or None."""
     path = run_dir / CONFIG_FILE
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = load_json(path.read_bytes())
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, ValueError) as err:
         logger.warning("cannot read %s: %s", path, err)
         return None
     return data if isinstance(data, dict) else None
@@ -187,8 +188,8 @@ def latest_evaluation(run_dir: Path, records: list[dict]) -> tuple[dict | None, 
     path = run_dir / EVAL_FILE
     if path.is_file():
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            data = load_json(path.read_bytes())
+        except (OSError, ValueError) as err:
             data = None
             logger.warning("cannot read %s (%s); reporting the last evaluation logged during training", path, err)
         if isinstance(data, dict) and ("prediction" in data or "reconstruction" in data):

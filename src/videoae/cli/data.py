@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from videoae.cli import data_cache
-from videoae.cli.paths import check_output_file, check_writable_parent
+from videoae.cli.paths import check_output_file, check_outputs_spare_inputs, check_writable_parent
 from videoae.cli.progress import progress
 
 GENERATE_FORMATS = ("npy", "gif", "mp4")
-GENERATE_BLOCK = 1000  # sequences generated at once: about 80 MB, and a step of the progress bar
+GENERATE_BLOCK = 1000  # sequences generated at once (at most), and a step of the progress bar
+GENERATE_BLOCK_BYTES = 2**27  # ... and at most this much memory: fewer sequences at a time when frames are large
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -151,18 +153,37 @@ def _add_data_generate_commands(data_commands: argparse._SubParsersAction) -> No
     preview.set_defaults(run=_run_data_preview)
 
 
+def _check_generator_sizes(args: argparse.Namespace) -> None:
+    """Every number that sizes the output, checked before anything is generated."""
+    from videoae.data.video_io import check_video_size
+    from videoae.errors import InvalidInputError
+    from videoae.validation import check_int
+
+    check_int("--num", args.num, 1)
+    check_int("--frames", args.frames, 1)
+    check_int("--image-size", args.image_size, 1)
+    check_int("--start", args.start, 0)
+    if args.start + args.num > 2**64:
+        raise InvalidInputError(f"--start {args.start} + --num {args.num} pass 2**64, the last index of a stream; use a smaller --start")
+    # one sequence must fit in memory whatever --num: a huge --image-size or --frames is refused here
+    check_video_size((args.frames, args.image_size, args.image_size), f"--frames {args.frames:,} --image-size {args.image_size:,}")
+
+
+def _block_sequences(args: argparse.Namespace) -> int:
+    return max(1, min(GENERATE_BLOCK, GENERATE_BLOCK_BYTES // (args.frames * args.image_size**2)))
+
+
 def _generated_blocks(args: argparse.Namespace) -> Iterator[tuple[int, np.ndarray]]:
-    """(first index, uint8 (n, T, H, W)) blocks of the sequences asked for, in order, the whole set
-    being too large to wait for without progress; sequence i depends only on (seed, i)."""
+    """(first index, uint8 (n, T, H, W)) blocks of the sequences asked for, in order, each at most
+    :data:`GENERATE_BLOCK_BYTES` (or one sequence); sequence i depends only on (seed, i)."""
     from videoae.data.digits import generator_digits
     from videoae.data.moving_mnist import generate
-    from videoae.errors import InvalidInputError
 
-    if args.num < 1:
-        raise InvalidInputError(f"--num must be at least 1, got {args.num}")
+    _check_generator_sizes(args)
     digits = generator_digits(args.digits)
-    for offset in range(0, args.num, GENERATE_BLOCK):
-        count = min(GENERATE_BLOCK, args.num - offset)
+    block_sequences = _block_sequences(args)
+    for offset in range(0, args.num, block_sequences):
+        count = min(block_sequences, args.num - offset)
         block = generate(
             count,
             seed=args.seed,
@@ -177,7 +198,12 @@ def _generated_blocks(args: argparse.Namespace) -> Iterator[tuple[int, np.ndarra
 
 
 def _generate_from_args(args: argparse.Namespace) -> np.ndarray:
-    """Every sequence asked for, uint8 (N, T, H, W), with a bar on a terminal."""
+    """Every sequence asked for, uint8 (N, T, H, W), with a bar on a terminal (for pictures of a
+    few sequences: ``data generate`` streams its sequences to disk instead)."""
+    from videoae.data.video_io import check_video_size
+
+    _check_generator_sizes(args)
+    check_video_size((args.num, args.frames, args.image_size, args.image_size), f"{args.num:,} sequences drawn at once")
     videos = None
     with progress(args.num, "generating", "seq") as on_progress:
         for first, block in _generated_blocks(args):
@@ -191,24 +217,41 @@ def _generate_from_args(args: argparse.Namespace) -> np.ndarray:
 def _run_data_generate(args: argparse.Namespace) -> int:
     if args.format in ("gif", "mp4"):
         return _generate_gifs(args)
-    from videoae.data.video_writers import write_npy
+    from videoae.data.video_writers import npy_header_bytes, write_npy_blocks
     from videoae.errors import InvalidInputError
 
     if Path(args.output).suffix.lower() in ("", ".gif", ".mp4"):
         raise InvalidInputError(
             f"-o {args.output}: the npy format writes one .npy file; for one GIF (or MP4) per sequence in a folder add --format gif (or mp4)"
         )
-    check_output_file(args.output, (".npy",), "-o")
-    videos = _generate_from_args(args)  # (N, T, H, W)
-    with progress(1, f"writing {args.output}", "file"):
-        path = write_npy(args.output, videos, layout="TNHW")
-    num, frames, height, width = videos.shape
+    output = check_output_file(args.output, (".npy",), "-o")
+    check_outputs_spare_inputs([output], [args.digits], "-o")
+    _check_generator_sizes(args)
+    shape = (args.num, args.frames, args.image_size, args.image_size)
+    _check_free_space(output, npy_header_bytes(shape) + int(np.prod(shape, dtype=object)))
+    # written as generated, a block at a time: memory is bounded by a block, whatever --num
+    with progress(args.num, "generating and writing", "seq") as on_progress:
+        blocks = (block for _, block in _generated_blocks(args))
+        path = write_npy_blocks(output, shape, blocks, layout="TNHW", on_block=on_progress)
+    num, frames, height, width = shape
     last = args.start + num - 1
     print(
         f"wrote {path}: {num} sequences x {frames} frames of {height}x{width}, uint8, "
         f"shape {(frames, num, height, width)} (T, N, H, W), seed {args.seed}, indices {args.start}..{last}"
     )
     return 0
+
+
+def _check_free_space(output: Path, needed: int) -> None:
+    """Refuse, before generating, a file larger than the free space where it goes."""
+    from videoae.errors import InvalidInputError
+
+    folder = next(p for p in (output.absolute().parent, *output.absolute().parents) if p.exists())
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise InvalidInputError(
+            f"-o {output}: {needed / 2**30:,.2f} GiB to write but {folder} has {free / 2**30:,.2f} GiB free; use a smaller --num or another disk"
+        )
 
 
 def gif_name(index: int, suffix: str = ".gif") -> str:
@@ -228,6 +271,7 @@ def _generate_gifs(args: argparse.Namespace) -> int:
             f"-o {folder}: with --format {args.format}, give a folder to write one {kind} per sequence into (e.g. -o clips/)"
         )
     check_writable_parent(folder / gif_name(0, suffix), "-o")
+    _check_generator_sizes(args)
     if args.format == "mp4":
         from videoae.data.video_containers import import_av
 

@@ -7,7 +7,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from videoae.cli.paths import check_output_file, check_writable_parent
+from videoae.cli.paths import check_output_file, check_outputs_spare_inputs, check_path_names, check_writable_parent
 from videoae.cli.progress import progress, say
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
@@ -171,6 +171,13 @@ def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_
     return data
 
 
+def _layout_hint(args: argparse.Namespace, data) -> str:
+    from videoae.data.evaluation_sets import DATA_SOURCES
+    from videoae.data.video_io import layout_hint
+
+    return "" if data.source in DATA_SOURCES else layout_hint(args.data, data.num_sequences, data.num_frames, args.layout)
+
+
 # -- eval ---------------------------------------------------------------------------------------------
 
 
@@ -185,6 +192,9 @@ def _run_eval(args: argparse.Namespace) -> int:
     plot_path = None if args.no_plot else args.plot or (json_path.with_suffix(".png") if json_path else None)
     if plot_path is not None:
         plot_path = check_output_file(plot_path, (".png",), "--plot")
+    for option, path in (("--json", json_path), ("--plot", plot_path)):
+        if path is not None:
+            check_outputs_spare_inputs([path], [args.data, args.checkpoint], option)
     model, checkpoint = _load_model(args)
     config, model_size = model.config, model_frame_size(model)
     if args.plot and not config.predict:
@@ -195,12 +205,12 @@ def _run_eval(args: argparse.Namespace) -> int:
     available = data.num_frames - num_input
     if available < 1:
         raise InvalidInputError(
-            f"{_data_name(data.source)} has {data.num_frames} frames per sequence: none are left after {num_input} input frames to score predictions on; "
-            "lower --input-frames"
+            f"{_data_name(data.source)} has {data.num_frames} frames per sequence{_layout_hint(args, data)}: none are left after {num_input} "
+            "input frames to score predictions on; lower --input-frames"
         )
     if args.future is not None and args.future > available:
         raise InvalidInputError(
-            f"{_data_name(data.source)} has {data.num_frames} frames per sequence: after {num_input} input frames at most {available} can be scored; "
+            f"{_data_name(data.source)} has {data.num_frames} frames per sequence{_layout_hint(args, data)}: after {num_input} input frames at most {available} can be scored; "
             f"use --future {available} or less (or --data embedded, which generates as many frames as needed)"
         )
     future = min(wanted_future, available)
@@ -255,17 +265,11 @@ def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int], channels
 
     # a folder (or glob, or list) of video files stands for each of its videos
     inputs = [str(v) for given in args.inputs for v in (find_videos(given) if is_video_collection(given) else [given])]
-    seen: dict[str, str] = {}
     loaded, resized = [], []
     with progress(len(inputs), "reading videos", "file") as on_progress:
         for given in inputs:
             path = Path(given)
             name = _video_name(path.resolve()) if path.exists() else _video_name(path)
-            if name in seen:
-                raise InvalidInputError(
-                    f"{given} and {seen[name]} would both write files named {name}.*; rename one, or run predict on each"
-                )
-            seen[name] = given
             if is_container(path):  # fitted to the model's frames as it is decoded: resized to cover, centre-cropped
                 videos = read_container(path, channels=channels, size=model_size)[None]  # uint8 (1, T, C, H, W)
                 loaded.append((name, given, videos[:, :, 0] if channels == 1 else videos))
@@ -306,7 +310,32 @@ def _mp4_rate(inputs: list[tuple[str, str, object]]):
     return lambda given: probe(given).fps if is_container(given) else DEFAULT_VIDEO_FPS
 
 
+def _output_names(args: argparse.Namespace, inputs: list[tuple[str, str, object]], out_dir: Path, mp4_fps) -> list[list[str]]:
+    """The name of every video's files (NAME, or NAME_i for a file of several videos), checked
+    before any work: no two videos share a name, and no file written replaces an input or fails
+    for its name or its place."""
+    from videoae.reporting.prediction_files import prediction_files
+
+    owners: dict[str, str] = {}
+    names, outputs = [], []
+    for name, given, videos in inputs:
+        names.append([name] if len(videos) == 1 else [f"{name}_{index}" for index in range(len(videos))])
+        for index, video_name in enumerate(names[-1]):
+            owner = given if len(videos) == 1 else f"{given} (video {index})"
+            if video_name in owners:
+                raise InvalidInputError(
+                    f"{owner} and {owners[video_name]} would both write {out_dir / video_name}.*; rename one, or run predict on each"
+                )
+            owners[video_name] = owner
+            for path in prediction_files(out_dir, video_name, video=mp4_fps(given) is not None).values():
+                check_output_file(path, (path.suffix,), "-o")
+                outputs.append(path)
+    check_outputs_spare_inputs(outputs, [given for _, given, _ in inputs], "-o")
+    return names
+
+
 def _run_predict(args: argparse.Namespace) -> int:
+    from videoae.data.video_io import check_video_size, layout_hint
     from videoae.evaluation.predict import model_channels, model_frame_size, predict_videos
     from videoae.reporting.prediction_files import write_prediction
 
@@ -314,6 +343,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     out_dir = Path(args.output)
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(f"-o {out_dir}: is a file, not a folder; give a folder to write the predictions into")
+    check_path_names(out_dir, "-o")
     check_writable_parent(out_dir / "x", "-o")
     model, checkpoint = _load_model(args)
     if model.predictor is None:
@@ -324,20 +354,19 @@ def _run_predict(args: argparse.Namespace) -> int:
     num_input = args.input_frames or model.config.num_input_frames
     inputs = _read_inputs(args, model_size, model_channels(model))
     mp4_fps = _mp4_rate(inputs)
-    for name, given, _videos in inputs:  # NAME.mp4 is written beside the other outputs: never over an input
-        target = out_dir / f"{name}.mp4"
-        if target.exists() and Path(given).exists() and target.samefile(given):
-            raise InvalidInputError(f"-o {out_dir}: writing {target} would overwrite the input {given}; choose another output folder")
     for _name, given, videos in inputs:
         if videos.shape[1] < num_input:
             raise InvalidInputError(
-                f"{given}: has {videos.shape[1]} frames but the model reads {num_input} input frames; pass a smaller --input-frames"
+                f"{given}: has {videos.shape[1]} frames{layout_hint(given, len(videos), videos.shape[1], args.layout)} but the model reads "
+                f"{num_input} input frames; pass a smaller --input-frames"
             )
+    if args.future is not None:  # each video's predicted frames are held, and drawn, at once
+        check_video_size((num_input + args.future, *model_size), f"--future {args.future:,}")
+    names = _output_names(args, inputs, out_dir, mp4_fps)
     with progress(sum(len(videos) for _, _, videos in inputs), "predicting and writing", "video") as on_progress:
-        for name, given, videos in inputs:
+        for (_name, given, videos), video_names in zip(inputs, names):
             outputs = predict_videos(model, videos, num_input_frames=num_input, num_future=args.future, batch_size=args.batch_size)
-            for index in range(len(videos)):
-                video_name = name if len(videos) == 1 else f"{name}_{index}"
+            for index, video_name in enumerate(video_names):
                 written = write_prediction(out_dir, video_name, outputs.video(index), video_fps=mp4_fps(given))
                 future = outputs.prediction.shape[1]
                 mp4 = f", {written['mp4']}" if "mp4" in written else ""
@@ -368,13 +397,15 @@ def _run_features(args: argparse.Namespace) -> int:
     _check_positive(args, "input-frames", "num-sequences", "num-digits", "batch-size")
     output = check_output_file(args.output, (".npy",), "-o")
     manifest = check_output_file(output.with_suffix(".csv"), (".csv",), "the manifest beside -o")
+    check_outputs_spare_inputs([output, manifest], [args.data, args.checkpoint], "-o")
     model, _ = _load_model(args)
     model_size = model_frame_size(model)
     num_input = args.input_frames or model.config.num_input_frames
     data = _evaluation_data(args, model_size, num_input, model_channels(model))
     if data.num_frames < num_input:
         raise InvalidInputError(
-            f"{_data_name(data.source)} has {data.num_frames} frames per sequence but the encoder reads {num_input}; pass --input-frames {data.num_frames}"
+            f"{_data_name(data.source)} has {data.num_frames} frames per sequence{_layout_hint(args, data)} but the encoder reads {num_input}; "
+            f"pass --input-frames {data.num_frames}"
         )
     with progress(data.num_sequences, f"encoding {_data_name(data.source)}", "seq") as on_progress:
         features = encoder_features(model, data, num_input_frames=num_input, batch_size=args.batch_size, on_progress=on_progress)

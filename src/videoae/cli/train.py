@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from videoae.cli.paths import check_path_names
 from videoae.cli.progress import on_terminal
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
@@ -77,6 +79,7 @@ def _run_train(args: argparse.Namespace) -> int:
     is_main = process_place().rank == 0  # checked first: a stray RANK must not silence the command
     run = _run_config_from_args(args)
     run_dir = args.resume or args.out
+    check_path_names(Path(run_dir), "--resume" if args.resume else "--out")  # a symlink loop is not "File exists"
     progress = not args.no_progress and on_terminal()
     result = train(run, run_dir, resume=bool(args.resume), resume_if_exists=args.resume_if_exists, progress=progress)
     if is_main:

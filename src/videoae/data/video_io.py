@@ -44,7 +44,7 @@ from PIL import Image, ImageSequence
 from videoae.data.pixels import UINT8_MAX
 from videoae.data.video_containers import CONTAINER_SUFFIXES, decode_frames, is_container, printable, probe
 from videoae.errors import InvalidInputError
-from videoae.validation import is_count
+from videoae.validation import is_count, quote
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ _IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, struct.
 # instead of filling memory. Each value becomes a 4-byte float: the default is 4 GiB.
 MAX_VIDEO_VALUES_ENV_VAR = "VIDEOAE_MAX_VIDEO_VALUES"
 DEFAULT_MAX_VIDEO_VALUES = 2**30
+_MAX_LIMIT_DIGITS = 30  # more than any memory holds
 _PICKLE_HINT = "it is not a .npy/.npz file, or it holds pickled Python objects, which videoae never loads"
 
 
@@ -81,8 +82,12 @@ def max_video_values() -> int:
     text = os.environ.get(MAX_VIDEO_VALUES_ENV_VAR, "").strip()
     if not text:
         return DEFAULT_MAX_VIDEO_VALUES
-    if not text.isdigit() or int(text) == 0:
-        raise InvalidInputError(f"{MAX_VIDEO_VALUES_ENV_VAR}={text!r}: give a positive whole number of pixel values")
+    # ASCII digits only ("²".isdigit() is true), and few enough for int() and for a message
+    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_LIMIT_DIGITS) or int(text) == 0:
+        raise InvalidInputError(
+            f"the environment variable {MAX_VIDEO_VALUES_ENV_VAR}={quote(text)} is not a positive whole number of pixel values; "
+            f"fix it or unset it (default {DEFAULT_MAX_VIDEO_VALUES:,})"
+        )
     return int(text)
 
 
@@ -137,6 +142,8 @@ def _read_image_file(path: Path) -> np.ndarray:
             if animation:
                 check_video_size((num_frames, image.height, image.width), str(path))
             frames = [_image_to_gray(frame) for frame in ImageSequence.Iterator(image)] if animation else []
+    except InvalidInputError:
+        raise  # a size refusal or the environment's fault, not damage to the file
     except _IMAGE_ERRORS as err:
         message = f"{path}: cannot read it as an image ({err}); check that it is a valid, complete file"
         raise InvalidInputError(message) from err
@@ -164,6 +171,8 @@ def _read_frame_folder(folder: Path) -> np.ndarray:
     try:
         with Image.open(files[0]) as first:  # only the header is read
             check_video_size((len(files), first.height, first.width), str(folder))
+    except InvalidInputError:
+        raise
     except _IMAGE_ERRORS as err:
         raise InvalidInputError(f"{files[0]}: cannot read this frame ({err}); replace or remove the file") from err
     frames = []
@@ -195,6 +204,8 @@ def _load_numpy(path: Path) -> np.ndarray:
                 if key is not None:
                     check_video_size(_npz_member_shape(archive, key), f"{path} (array {key!r})")
                     return archive[key]
+    except InvalidInputError:
+        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         text = str(err).lower()
         detail = _PICKLE_HINT if "pickle" in text or "object" in text else str(err)
@@ -233,15 +244,26 @@ def _arrange(array: np.ndarray, layout: str, source: str) -> np.ndarray:
         if array.shape[2] in CHANNELS_5D:
             array = np.moveaxis(array, 2, -1)
         elif array.shape[-1] not in CHANNELS_5D:
+            first, second = ("T", "N") if layout == "TNHW" else ("N", "T")
             raise InvalidInputError(
                 f"{source}: 5-D shape {array.shape} has no channel axis of size 1, 3 or 4 third or last; "
-                "store (N, T, 1, H, W) or (N, T, H, W, C)"
+                f"store ({first}, {second}, 1, H, W) or ({first}, {second}, H, W, C) (layout {layout})"
             )
         return array.swapaxes(0, 1) if layout == "TNHW" else array
     raise InvalidInputError(
         f"{source}: cannot read an array of shape {array.shape} as video; store (T, H, W) for one video or "
         "(T, N, H, W) for a batch (see videoae.data.video_io for every accepted shape)"
     )
+
+
+def layout_hint(path: str | Path, num_videos: int, num_frames: int, layout: str) -> str:
+    """For a message about the frame count of what was read from ``path``: how the layout split
+    an array file's first two axes, and the other layout to try; "" for files without a layout."""
+    if not isinstance(path, (str, Path)) or Path(path).suffix.lower() not in NUMPY_SUFFIXES:
+        return ""
+    other = next(name for name in LAYOUTS if name != layout)
+    order = "frames first (T, N, ...)" if other == "TNHW" else "videos first (N, T, ...)"
+    return f" (read with --layout {layout} as {num_videos:,} video(s) of {num_frames:,} frames; if the file stores {order}, pass --layout {other})"
 
 
 def _to_unit_float(array: np.ndarray, source: str) -> np.ndarray:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from videoae.atomic import write_atomically
 from videoae.data.pixels import to_uint8
 from videoae.data.video_io import check_layout
 from videoae.errors import InvalidInputError
-from videoae.validation import is_count, is_int
+from videoae.validation import check_int, is_count, is_int
 
 GIF_TIME_UNIT_MS = 10  # GIF stores frame durations in hundredths of a second
 GIF_MAX_DURATION_MS = 65535 * GIF_TIME_UNIT_MS
@@ -126,6 +127,75 @@ def write_npy(path: str | Path, videos: np.ndarray, *, layout: str = "TNHW") -> 
         pixels = np.ascontiguousarray(pixels.transpose(1, 0, 2, 3))  # (T, N, H, W)
     write_atomically(path, lambda handle: np.save(handle, pixels, allow_pickle=False))
     return path
+
+
+def npy_header_bytes(shape: tuple[int, ...]) -> int:
+    """The size of the header numpy writes before a uint8 array of ``shape`` in a ``.npy`` file."""
+    buffer = io.BytesIO()
+    _write_npy_header(buffer, tuple(shape))
+    return len(buffer.getvalue())
+
+
+def _write_npy_header(handle, shape: tuple[int, ...]) -> None:
+    """The header ``np.save`` writes for uint8 ``shape``: version 1.0 while the shape fits in it."""
+    header = {"descr": "|u1", "fortran_order": False, "shape": shape}
+    try:
+        np.lib.format.write_array_header_1_0(handle, header)
+    except ValueError:  # a header past 64 KiB: only version 2.0 holds it
+        np.lib.format.write_array_header_2_0(handle, header)
+
+
+def write_npy_blocks(
+    path: str | Path,
+    shape: tuple[int, int, int, int],
+    blocks: Iterable[np.ndarray],
+    *,
+    layout: str = "TNHW",
+    on_block: Callable[[int], None] | None = None,
+) -> Path:
+    """Write uint8 videos that arrive a block of sequences at a time as one ``.npy`` file, atomically:
+    memory is bounded by a block, whatever the number of videos.
+
+    Args:
+        path: destination ending in ``.npy``.
+        shape: ``(N, T, H, W)`` of all the videos together.
+        blocks: uint8 ``(n, T, H, W)`` blocks of consecutive videos, in order, ``N`` videos in all.
+        layout: axis order on disk, as in :func:`write_npy` (which reads back the same array).
+        on_block: called with each block's number of videos once it is written (progress).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    layout = check_layout(layout)
+    _check_suffix(path, ".npy")
+    num, frames, height, width = (check_int("shape", size, 1) for size in shape)
+    disk_shape = (frames, num, height, width) if layout == "TNHW" else (num, frames, height, width)
+    frame_bytes = height * width
+
+    def write(handle) -> None:
+        _write_npy_header(handle, disk_shape)
+        start, done = handle.tell(), 0
+        handle.truncate(start + num * frames * frame_bytes)
+        for block in blocks:
+            if block.dtype != np.uint8 or block.shape[1:] != (frames, height, width) or done + len(block) > num:
+                raise InvalidInputError(
+                    f"block of shape {block.shape} ({block.dtype}) after {done} videos does not fit {tuple(shape)} uint8"
+                )
+            if layout == "TNHW":  # frame t of every video is one run on disk: write each block's share of each run
+                for t in range(frames):
+                    handle.seek(start + (t * num + done) * frame_bytes)
+                    handle.write(np.ascontiguousarray(block[:, t]).data)
+            else:
+                handle.seek(start + done * frames * frame_bytes)
+                handle.write(np.ascontiguousarray(block).data)
+            done += len(block)
+            if on_block is not None:
+                on_block(len(block))
+        if done != num:
+            raise InvalidInputError(f"got {done} videos for a file of {num}")
+
+    return write_atomically(path, write)
 
 
 def write_mp4(path: str | Path, frames: np.ndarray, *, fps: float = 10.0) -> Path:

@@ -26,7 +26,7 @@ from videoae.errors import InvalidInputError, VideoAEError
 from videoae.models.composite import CompositeModel
 from videoae.models.config import ModelConfig
 from videoae.run_folder import BEST_CHECKPOINT, LAST_CHECKPOINT
-from videoae.validation import check_int, is_int, resolve_device
+from videoae.validation import MAX_STEPS, check_int, is_int, quote, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -290,8 +290,8 @@ def read_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         if isinstance(err, VideoAEError):
             raise
         raise _damaged(path, f"incomplete videoae metadata: {err!r}") from None
-    if not is_int(step) or step < 0:
-        raise _damaged(path, f"step {step!r} is not a count of steps")
+    if not is_int(step) or not 0 <= step <= MAX_STEPS:
+        raise _damaged(path, f"step {quote(step)} is not a count of steps (0 to 2**{MAX_STEPS.bit_length() - 1})")
     if not isinstance(metrics, dict) or not isinstance(extra, dict):
         raise _damaged(path, "metrics and extra must be mappings")
     try:
@@ -367,7 +367,8 @@ def check_weights(checkpoint: Checkpoint) -> None:
     declares. Checked on the meta device, before any model is built: a file of a few MB whose
     config declares a huge model must be refused, not allocated."""
     with torch.device("meta"):
-        expected = {name: tuple(tensor.shape) for name, tensor in CompositeModel(checkpoint.model_config).state_dict().items()}
+        model_state = CompositeModel(checkpoint.model_config).state_dict()
+    expected = {name: tuple(tensor.shape) for name, tensor in model_state.items()}
     stored = {name: tuple(tensor.shape) for name, tensor in checkpoint.model_state.items()}
     problems = []
     if missing := set(expected) - set(stored):
@@ -377,6 +378,14 @@ def check_weights(checkpoint: Checkpoint) -> None:
     if reshaped := {name for name in set(expected) & set(stored) if expected[name] != stored[name]}:
         example = sorted(reshaped)[0]
         problems.append(f"wrong shape for {_first(reshaped)} ({example}: {stored[example]} stored, {expected[example]} expected)")
+    # load_state_dict casts silently, so weights stored as bool or int8 would load as 0/1 or integers
+    if retyped := {
+        name
+        for name in set(expected) & set(stored)
+        if model_state[name].is_floating_point() and not checkpoint.model_state[name].is_floating_point()
+    }:
+        example = sorted(retyped)[0]
+        problems.append(f"non-float weights in {_first(retyped)} ({example}: {checkpoint.model_state[example].dtype})")
     if problems:
         raise InvalidInputError(
             f"weights in {checkpoint.path} do not match its model config: {'; '.join(problems)}; the file was edited or damaged: use another checkpoint"

@@ -8,13 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from videoae.errors import InvalidInputError
-from videoae.validation import coerce_fields, raise_first_failure, reject_unknown_keys
+from videoae.validation import coerce_fields, quote, raise_first_failure, reject_unknown_keys
 
 DECODER_TRAINING_INPUTS = ("ground_truth", "free_running", "scheduled")
 CELLS = ("lstm", "convlstm")
 FIRST_INPUTS = ("zeros", "last_input")
 SKIP_CONNECTIONS = ("none", "copy", "warp")
 OUTPUTS = ("bernoulli", "linear")
+# Recurrent layers per encoder or decoder: the paper uses 1 or 2, OpenSTL 4. The bound keeps a config
+# (or a checkpoint's header) that claims a million layers from being built, even on the meta device.
+MAX_LAYERS = 64
 
 
 @dataclass
@@ -91,7 +94,7 @@ class ModelConfig:
                 self.cell != "convlstm" or all(side % self.patch_size == 0 for side in self.frame_shape[1:]),
                 "patch_size must divide the frame's height and width",
             ),
-            (self.num_layers >= 1, "num_layers must be >= 1"),
+            (1 <= self.num_layers <= MAX_LAYERS, f"num_layers must be in [1, {MAX_LAYERS}]"),
             (self.init in ("uniform", "pytorch"), "init must be 'uniform' or 'pytorch'"),
             (self.init_range > 0 and self.peephole_init_range >= 0, "init ranges must be positive"),
             (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
@@ -181,6 +184,6 @@ PRESETS: dict[str, ModelConfig] = {
 
 def preset(name: str) -> ModelConfig:
     """A copy of the named preset's config."""
-    if name not in PRESETS:
-        raise InvalidInputError(f"unknown model preset {name!r}; choose one of {', '.join(PRESETS)}")
+    if not isinstance(name, str) or name not in PRESETS:  # a config file can put a list or a mapping here
+        raise InvalidInputError(f"unknown model preset {quote(name)}; choose one of {', '.join(PRESETS)}")
     return dataclasses.replace(PRESETS[name])

@@ -103,7 +103,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def _number(value: object, form: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return '<td class="num">&ndash;</td>'
-    return f'<td class="num">{_e(form.format(value))}</td>'
+    try:
+        return f'<td class="num">{_e(form.format(value))}</td>'
+    except OverflowError:  # an integer past float's range, from a hand-edited file
+        return '<td class="num">&ndash;</td>'
 
 
 def _metrics_section(evaluation: Mapping | None, source: str) -> str:

@@ -78,7 +78,10 @@ def _number(value: object) -> float | None:
     """A finite real number, or None for anything else (missing, NaN, text, booleans)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return None
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer of hundreds of digits in a hand-edited log
+        return None
     return value if math.isfinite(value) else None
 
 

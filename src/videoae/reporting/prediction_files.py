@@ -32,6 +32,17 @@ def save_features(path: str | Path, features: np.ndarray) -> Path:
     return _save_npy(Path(path), np.ascontiguousarray(features, dtype=np.float32))
 
 
+def prediction_files(out_dir: str | Path, name: str, *, video: bool = False) -> dict[str, Path]:
+    """The files :func:`write_prediction` writes for a video called ``name``:
+    ``{"gif": ..., "png": ..., "npy": ...}`` and ``"mp4"`` with ``video``, so that a caller can
+    check them all before any work."""
+    out_dir = Path(out_dir)
+    files = {"gif": out_dir / f"{name}.gif", "png": out_dir / f"{name}.png", "npy": out_dir / f"{name}{PREDICTION_SUFFIX}"}
+    if video:
+        files["mp4"] = out_dir / f"{name}.mp4"
+    return files
+
+
 def write_prediction(
     out_dir: str | Path, name: str, outputs: Prediction, *, frame_ms: int | None = None, video_fps: float | None = None
 ) -> dict[str, Path]:
@@ -58,10 +69,11 @@ def write_prediction(
         raise InvalidInputError(f"{out_dir} is a file, not a folder; give a folder to write the predictions into")
     panels = outputs.panels()
     gif_options = {} if frame_ms is None else {"frame_ms": frame_ms}
+    files = prediction_files(out_dir, name, video=video_fps is not None)
     written = {
-        "gif": save_comparison_gif(out_dir / f"{name}.gif", **panels, **gif_options),
-        "png": save_comparison_png(out_dir / f"{name}.png", **panels),
-        "npy": _save_npy(out_dir / f"{name}{PREDICTION_SUFFIX}", np.ascontiguousarray(outputs.prediction[0], dtype=np.float32)),
+        "gif": save_comparison_gif(files["gif"], **panels, **gif_options),
+        "png": save_comparison_png(files["png"], **panels),
+        "npy": _save_npy(files["npy"], np.ascontiguousarray(outputs.prediction[0], dtype=np.float32)),
     }
     if video_fps is not None:
         from videoae.data.video_writers import write_mp4

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,18 @@ from typing import TYPE_CHECKING, Any
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
 from videoae.run_folder import CONFIG_FILE
-from videoae.validation import coerce_fields, did_you_mean, raise_first_failure, reject_unknown_keys
+from videoae.validation import (
+    MAX_STEPS,
+    TOO_MANY_DIGITS,
+    check_config_size,
+    coerce_fields,
+    did_you_mean,
+    load_json,
+    quote,
+    quote_name,
+    raise_first_failure,
+    reject_unknown_keys,
+)
 
 if TYPE_CHECKING:
     from videoae.data.video_clips import ClipOptions
@@ -26,6 +38,11 @@ PRECISIONS = ("fp32", "bf16", "auto")
 RUN_LIMITS = ("max_steps", "max_minutes")
 # Per-process seeds add multiples of a stride to the seed; torch seeds must fit in 64 bits.
 MAX_SEED = 2**62
+# DataLoader worker processes per training process: each is a forked process, so a typo of 10**6
+# must be refused, not attempted; no machine needs more.
+MAX_NUM_WORKERS = 256
+# A config file is a few hundred bytes; this bounds what is read (and quoted) from one.
+MAX_CONFIG_BYTES = 2**20
 
 
 @dataclass
@@ -83,7 +100,7 @@ class TrainConfig:
             (0 <= self.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}]"),
             (self.num_digits >= 1, "num_digits must be >= 1"),
             (len(self.speed) == 2 and 0 <= self.speed[0] <= self.speed[1], "speed must be [low, high] with 0 <= low <= high"),
-            (self.num_workers >= 0, "num_workers must be >= 0"),
+            (0 <= self.num_workers <= MAX_NUM_WORKERS, f"num_workers must be in [0, {MAX_NUM_WORKERS}]"),
             (self.frame_step >= 1, "frame_step must be >= 1"),
             (math.isfinite(self.fps) and self.fps >= 0, "fps must be >= 0 (0: each video's own frame rate)"),
             (0 < self.eval_fraction < 1, "eval_fraction must be between 0 and 1 (exclusive)"),
@@ -97,7 +114,7 @@ class TrainConfig:
             (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
             (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]"),
             (self.ground_truth_decay_steps >= 0, "ground_truth_decay_steps must be >= 0 (0: the model's fixed probability)"),
-            (self.max_steps >= 1, "max_steps must be >= 1"),
+            (1 <= self.max_steps <= MAX_STEPS, f"max_steps must be in [1, 2**{MAX_STEPS.bit_length() - 1}]"),
             (self.max_minutes >= 0, "max_minutes must be >= 0 (0: no limit)"),
             (
                 self.eval_every >= 1 and self.log_every >= 1 and self.checkpoint_every >= 1,
@@ -122,6 +139,9 @@ class RunConfig:
     model: ModelConfig = field(default_factory=lambda: preset("small"))
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self) -> None:
+        check_memory(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model.to_dict(), "train": self.train.to_dict()}
 
@@ -142,16 +162,16 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """From ``{"model": preset name | {"preset": name, key: value...} | {...}, "train": {...}}``."""
-        unknown = sorted(set(data) - {"model", "train"})
+        unknown = sorted(set(data) - {"model", "train"}, key=str)
         if unknown:
-            raise InvalidInputError(f"unknown config section(s): {', '.join(unknown)}; use 'model' and 'train'")
+            raise InvalidInputError(f"unknown config section(s): {', '.join(map(quote_name, unknown))}; use 'model' and 'train'")
         model_data = data.get("model", "small")
         if isinstance(model_data, str):
             model = preset(model_data)
         elif isinstance(model_data, dict):
             model_data = dict(model_data)
             base = preset(model_data.pop("preset", "small"))
-            model = base.replace(**model_data)
+            model = ModelConfig.from_dict({**base.to_dict(), **model_data})  # keys checked there, whatever their type
         else:
             raise InvalidInputError("config 'model' must be a preset name or a mapping of model settings")
         train_data = data.get("train", {})
@@ -168,15 +188,15 @@ class RunConfig:
         for assignment in assignments:
             key, sep, text = assignment.partition("=")
             if not sep or not key:
-                raise InvalidInputError(f"--set {assignment!r}: expected key=value, e.g. train.lr=3e-4")
+                raise InvalidInputError(f"--set {quote(assignment)}: expected key=value, e.g. train.lr=3e-4")
             section_name, dot, name = key.rpartition(".")
             if dot:
                 if section_name not in sections:
-                    raise InvalidInputError(f"--set {key}: unknown section {section_name!r}; use model.KEY or train.KEY")
+                    raise InvalidInputError(f"--set {quote_name(key)}: unknown section {quote(section_name)}; use model.KEY or train.KEY")
                 section = sections[section_name]
                 if name not in section:
                     raise InvalidInputError(
-                        f"--set {key}: unknown {section_name} setting {name!r}; {did_you_mean(name, section)}known: {', '.join(sorted(section))}"
+                        f"--set {quote_name(key)}: unknown {section_name} setting {quote(name)}; {did_you_mean(name, section)}known: {', '.join(sorted(section))}"
                     )
             else:
                 owners = [s for s in sections.values() if name in s]
@@ -187,9 +207,9 @@ class RunConfig:
                         if owners
                         else f"is not a setting; {did_you_mean(name, known)}known: {', '.join(sorted(known))}"
                     )
-                    raise InvalidInputError(f"--set {key}: {name!r} {problem}")
+                    raise InvalidInputError(f"--set {quote_name(key)}: {quote(name)} {problem}")
                 section = owners[0]
-            section[name] = _parse_value(text)
+            section[name] = _parse_value(key, text)
         return RunConfig(model=ModelConfig.from_dict(model), train=_train_from_dict(train))
 
 
@@ -213,6 +233,23 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:40] + "..."
 
 
+def check_memory(run: RunConfig) -> None:
+    """InvalidInputError when a training batch or the evaluation set would hold more pixel values
+    than a video may (:func:`videoae.data.video_io.max_video_values`): checked with the config, so a
+    run never trains for hours and then dies at its first evaluation."""
+    from videoae.data.video_io import MAX_VIDEO_VALUES_ENV_VAR, max_video_values
+
+    per_sequence = (run.model.num_input_frames + run.model.num_future_frames) * math.prod(run.model.frame_shape)
+    limit = max_video_values()
+    for name, count in (("eval_sequences", run.train.eval_sequences), ("batch_size", run.train.batch_size)):
+        if count * per_sequence > limit:
+            raise InvalidInputError(
+                f"invalid train config: {name}={count:,} sequences of {per_sequence:,} pixel values each exceed the limit of "
+                f"{limit:,} values; use {name} <= {max(1, limit // per_sequence):,}, or raise the limit with {MAX_VIDEO_VALUES_ENV_VAR}=N "
+                "if this machine has the memory"
+            )
+
+
 def _train_from_dict(data: dict[str, Any]) -> TrainConfig:
     reject_unknown_keys(TrainConfig, data, "train")
     try:
@@ -221,28 +258,46 @@ def _train_from_dict(data: dict[str, Any]) -> TrainConfig:
         raise InvalidInputError(f"invalid train config: {err}") from None
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(key: str, text: str) -> Any:
     try:
-        return json.loads(text)
+        return load_json(text)
     except json.JSONDecodeError:
-        return text
+        return text  # a plain string: --set optimizer=sgd
+    except ValueError as err:  # past Python's own limits: too many digits, nested too deeply
+        raise InvalidInputError(f"--set {quote_name(key)}: the value is {err}; give a plain number, string or short list") from None
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a run config from a ``.json``, ``.yaml`` or ``.yml`` file."""
+    """Read a run config from a ``.json`` file, or YAML (``.yaml``, ``.yml``, or any other name, such
+    as the pipe of ``--config <(...)``); at most :data:`MAX_CONFIG_BYTES`, UTF-8."""
     path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such config file")
-    text = path.read_text()
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path}: no such config file") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):  # a pipe from <(...) is read; a folder or device is not
+        raise InvalidInputError(f"{path}: not a file; give a .json or .yaml config file")
+    with open(path, "rb") as handle:
+        raw = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise InvalidInputError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes; a videoae config is a few hundred bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidInputError(f"{path}: not UTF-8 text (byte {err.start}); save the config as UTF-8") from None
+    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+    try:
+        if kind == "YAML":
             import yaml
 
             data = yaml.safe_load(text)
         else:
-            data = json.loads(text)
+            data = load_json(text)
     except Exception as err:  # noqa: BLE001 - any parse error becomes one clear line
-        raise InvalidInputError(f"{path}: not a valid {path.suffix.lstrip('.') or 'JSON'} config ({' '.join(str(err).split())})") from None
+        # PyYAML lets int()'s ValueError for a number past Python's digit limit through as it is
+        detail = TOO_MANY_DIGITS if "integer string conversion" in str(err) else " ".join(str(err).split())[:200]
+        raise InvalidInputError(f"{path}: not a valid {path.suffix.lstrip('.') or kind} config ({detail})") from None
+    check_config_size(data, str(path))
     if not isinstance(data, dict):
         raise InvalidInputError(f"{path}: a config must be a mapping with 'model' and/or 'train'")
     return data
@@ -254,9 +309,9 @@ def read_run_config(run_dir: str | Path) -> RunConfig:
     if not path.is_file():
         raise InvalidInputError(f"{run_dir}: not a videoae run folder (no {CONFIG_FILE}); start one with videoae train --out DIR")
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        detail = "nested too deeply" if isinstance(err, RecursionError) else " ".join(str(err).split())
+        data = load_json(path.read_bytes())
+    except ValueError as err:
+        detail = " ".join(str(err).split())
         raise InvalidInputError(f"{path}: damaged run config ({detail}); restore it, or start a new run with --out") from None
     if not isinstance(data, dict):
         raise InvalidInputError(
