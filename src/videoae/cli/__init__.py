@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``videoae`` console script; returns the process exit code."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    _flush_lines(sys.stdout)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -54,6 +55,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"videoae: error: {_one_line(err)}", file=sys.stderr)
         return getattr(err, "exit_code", EXIT_USER_ERROR)
+
+
+def _flush_lines(stream: object) -> None:
+    """Write each line as soon as it is printed, also into a file or a pipe, where Python would
+    otherwise hold the output of a 14-minute evaluation back until the end."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(line_buffering=True)
+        except (ValueError, OSError):  # a detached or closed stream: leave it as it is
+            pass
 
 
 def _one_line(err: BaseException) -> str:

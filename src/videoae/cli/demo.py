@@ -11,7 +11,7 @@ from pathlib import Path
 
 from videoae.atomic import write_json_atomically
 from videoae.cli.progress import progress
-from videoae.cli.tables import metrics_table
+from videoae.cli.tables import metrics_table, verdict_lines
 from videoae.errors import InvalidInputError
 from videoae.evaluation.evaluate import evaluate
 from videoae.evaluation.predict import predict_videos
@@ -74,7 +74,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "demo",
         help="train a model on the bundled digits for a few minutes (or load the shipped one), then show what it learned",
         description=f"The one-command tour: trains the '{DEMO_PRESET}' preset offline on the bundled MNIST digits "
-        "for a bounded time, evaluates it on the embedded test set beside two baselines, and writes "
+        "for a bounded time, evaluates it on the embedded test set beside three baselines, and writes "
         "GIFs (input | truth | reconstruction | prediction) and plots into the run folder. "
         "With --pretrained it skips training and shows the model that ships with videoae.",
     )
@@ -189,7 +189,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         return 0
     if result.steps:
         print(f"trained {result.steps} steps; scored on {sequences} embedded test sequences (never trained on):")
-    print(metrics_table(result.metrics, result.frame_size))
+    print(metrics_table(result.metrics, result.frame_size, verdict=False))  # the verdict closes the output
     print("files:")
     for name, path in result.files.items():
         print(f"  {name:<20} {path}")
@@ -202,4 +202,6 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(f"  train your own:         videoae demo --minutes 10 --out {run}-trained")
     print(f"  evaluate (10,000 seqs): videoae eval {source} --json {Path(run) / 'eval_full.json'}")
     print(f"  predict your video:     videoae predict {source} my_video.gif -o predictions/")
+    for line in verdict_lines(result.metrics):
+        print(line)
     return 0

@@ -29,8 +29,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``videoae eval``, ``videoae predict`` and ``videoae features``."""
     evaluate = commands.add_parser(
         "eval",
-        help="score a trained model (BCE, MSE, MAE, SSIM, PSNR) beside copy-last and mean baselines",
-        description="Score a model's predictions and reconstructions per frame, beside two baselines, on the "
+        help="score a trained model (BCE, MSE, MAE, SSIM, PSNR) beside copy-last, mean and blank baselines",
+        description="Score a model's predictions and reconstructions per frame, beside three baselines, on the "
         "embedded test set, the standard test file or your own videos; optionally write the numbers as JSON "
         "and the per-frame curves as a PNG.",
     )
@@ -192,6 +192,9 @@ def _run_eval(args: argparse.Namespace) -> int:
             f"use --future {available} or less (or --data embedded, which generates as many frames as needed)"
         )
     future = min(wanted_future, available)
+    # What is scored, before the scoring: a log shows at once what the minutes ahead are spent on.
+    print(f"checkpoint {checkpoint}")
+    print(_data_line({**data.describe(), "num_input_frames": num_input, "num_future_frames": future}))
     with progress(data.num_sequences, f"scoring {_data_name(data.source)}", "seq") as on_progress:
         result = evaluate_data(
             model, data, num_input_frames=num_input, num_future=future, batch_size=args.batch_size, on_progress=on_progress
@@ -199,8 +202,6 @@ def _run_eval(args: argparse.Namespace) -> int:
     result.pop("units")  # the table's last lines and docs/evaluation.md state them
     record = {key: result[key] for key in ("prediction", "reconstruction", "baselines") if key in result}
     record["data"], record["checkpoint"] = result["data"], str(checkpoint)
-    print(f"checkpoint {checkpoint}")
-    print(_data_line(record["data"]))
     print(metrics_table(record, model_size))
     if json_path is not None:
         from videoae.atomic import write_json_atomically

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from videoae.cli.progress import on_terminal
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
+from videoae.progress import PLAIN_INTERVAL_SECONDS
 from videoae.run_folder import CHECKPOINTS_DIR, SAMPLES_DIR
 
 
@@ -34,7 +34,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
     train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps in all")
     train.add_argument("--max-minutes", type=float, metavar="M", help="stop (and save) after M minutes of training")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
+    train.add_argument("--no-progress", action="store_true", help=f"no progress (a bar on a terminal; in a log, a plain line every {PLAIN_INTERVAL_SECONDS:.0f} s)")
     train.set_defaults(run=_run_train)
 
 
@@ -69,7 +69,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
     run = _run_config_from_args(args)
     run_dir = args.resume or args.out
-    result = train(run, run_dir, resume=bool(args.resume), progress=not args.no_progress and on_terminal())
+    result = train(run, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     if _is_main_process():
         print(f"trained {result.run_dir} to step {result.step} (stopped by {result.stop_reason})")
         if result.last_eval is not None:
