@@ -8,6 +8,7 @@ function ``_run_<name>(args) -> int``. Problems a user can fix (:class:`videoae.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -62,10 +63,8 @@ def _flush_lines(stream: object) -> None:
     otherwise hold the output of a 14-minute evaluation back until the end."""
     reconfigure = getattr(stream, "reconfigure", None)
     if reconfigure is not None:
-        try:
+        with contextlib.suppress(ValueError, OSError):  # a detached or closed stream stays as it is
             reconfigure(line_buffering=True)
-        except (ValueError, OSError):  # a detached or closed stream: leave it as it is
-            pass
 
 
 def _one_line(err: BaseException) -> str:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from videoae.atomic import write_json_atomically
 from videoae.cli.progress import progress
-from videoae.cli.tables import metrics_table, verdict_lines
+from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
-from videoae.evaluation.evaluate import evaluate
+from videoae.evaluation.evaluate import baseline_verdict, evaluate
 from videoae.evaluation.predict import predict_videos
 from videoae.models import CompositeModel, preset
 from videoae.models.checkpoint import PRETRAINED_PREFIX, load_model, pretrained_names, resolve_checkpoint_path
@@ -202,6 +202,6 @@ def _run_demo(args: argparse.Namespace) -> int:
         print(f"  train your own:         videoae demo --minutes 10 --out {run}-trained")
     print(f"  evaluate (10,000 seqs): videoae eval {source} --json {Path(run) / 'eval_full.json'}")
     print(f"  predict your video:     videoae predict {source} my_video.gif -o predictions/")
-    for line in verdict_lines(result.metrics):
+    for line in baseline_verdict(result.metrics):
         print(line)
     return 0

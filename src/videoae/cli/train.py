@@ -34,7 +34,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
     train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps in all")
     train.add_argument("--max-minutes", type=float, metavar="M", help="stop (and save) after M minutes of training")
-    train.add_argument("--no-progress", action="store_true", help=f"no progress (a bar on a terminal; in a log, a plain line every {PLAIN_INTERVAL_SECONDS:.0f} s)")
+    train.add_argument(
+        "--no-progress",
+        action="store_true",
+        help=f"no progress (a bar on a terminal; in a log, a plain line every {PLAIN_INTERVAL_SECONDS:.0f} s)",
+    )
     train.set_defaults(run=_run_train)
 
 

@@ -107,6 +107,35 @@ def baselines_not_beaten(result: dict, part: str = "prediction") -> dict[str, li
     return verdict
 
 
+METRIC_NAMES = {"bce": "BCE", "mse": "MSE", "mae": "MAE", "ssim": "SSIM", "psnr": "PSNR"}
+
+
+def baseline_verdict(result: dict) -> list[str]:
+    """Which baselines the prediction beats, metric by metric, as sentences for people (empty
+    without a prediction or baselines). Where it does not beat every baseline, it says which."""
+    not_beaten = baselines_not_beaten(result)
+    if not not_beaten:
+        return []
+    count = len(result["baselines"])
+    won = [METRIC_NAMES.get(metric, metric) for metric, names in not_beaten.items() if not names]
+    lost = {metric: names for metric, names in not_beaten.items() if names}
+    if not lost:
+        return [f"verdict: the prediction beats all {count} baselines on every metric."]
+    if won:
+        words = won[0] if len(won) == 1 else ", ".join(won[:-1]) + " and " + won[-1]
+        lines = [f"verdict: the prediction beats all {count} baselines on {words}."]
+    else:
+        lines = ["verdict: on no metric does the prediction beat every baseline."]
+    model = result["prediction"]
+    for metric, names in lost.items():
+        direction = "higher" if metric in HIGHER_IS_BETTER else "lower"
+        others = ", ".join(f"{name} {result['baselines'][name][metric]:.4g}" for name in names)
+        lines.append(
+            f"  not on {METRIC_NAMES.get(metric, metric)} ({direction} is better): the model's {model[metric]:.4g} does not beat {others}."
+        )
+    return lines
+
+
 def _check_videos(videos: np.ndarray | Tensor) -> np.ndarray | Tensor:
     """Validate the videos; returns them as (N, T, C, H, W), uint8 or float, not yet converted."""
     if not isinstance(videos, (np.ndarray, Tensor)):

@@ -43,9 +43,9 @@ class TrainingProgress:
         self._drawn = 0.0
         self._step: int | None = None
         if self.budget > 0:
-            self.bar = progress_bar(BAR_UNITS, "train", enabled=enabled, show_counts=False)
+            self.bar = progress_bar(BAR_UNITS, "train", enabled=enabled, show_counts=False, leave=True)
         else:
-            self.bar = progress_bar(max_steps, "train", "step", enabled=enabled, initial=step)
+            self.bar = progress_bar(max_steps, "train", "step", enabled=enabled, initial=step, leave=True)
         self.plain = isinstance(self.bar, PlainProgress)
 
     def update(self, step: int) -> None:
