@@ -30,9 +30,11 @@ from videoae.run_folder import (
 from videoae.training.config import RunConfig, TrainConfig
 from videoae.training.loop import train
 from videoae.training.periodic_eval import evaluation_videos
+from videoae.training.recipes import recipe_settings
 from videoae.validation import check_int
 
 DEMO_PRESET = "conv-small"
+FLAT_DEMO_PRESET = "small"  # the paper's flat LSTM, with --preset small
 WHY_THIS_MODEL = (
     "a ConvLSTM composite model keeps each digit's shape on a grid, so it draws recognisable digits "
     "within minutes on a CPU, where the paper's flat LSTMs still draw blobs after an hour (docs/models.md)"
@@ -40,21 +42,7 @@ WHY_THIS_MODEL = (
 DEMO_MINUTES = 8.0  # leaves room for start-up and the final evaluation within 10 minutes
 DEMO_EVAL_SEQUENCES = 1000
 NUM_GIF_SEQUENCES = 4
-# Training settings of the demo, the best of those measured on 2 CPU cores per family (docs/models.md).
-COMMON_TRAIN = dict(
-    batch_size=16,
-    optimizer="adam",
-    max_steps=1_000_000,  # the time limit ends the demo
-    eval_every=250,
-    eval_sequences=128,
-    checkpoint_every=100,
-    log_every=10,
-    num_workers=0,  # generating a batch takes milliseconds: not worth a process on 2 cores
-)
-TRAIN_BY_CELL = {
-    "lstm": dict(lr=2e-3, grad_clip=100.0),
-    "convlstm": dict(lr=2e-3, grad_clip=100.0, precision="auto", ground_truth_decay_steps=1000),
-}
+DEMO_MAX_STEPS = 1_000_000  # the time limit ends the demo
 
 
 @dataclass
@@ -99,9 +87,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def demo_config(minutes: float, model_preset: str = DEMO_PRESET) -> RunConfig:
-    """The demo's run config: ``model_preset`` on the bundled digits, time-limited."""
+    """The demo's run config: ``model_preset`` on the bundled digits with its recipe, time-limited.
+
+    A preset without a measured recipe trains with that of the demo model of its family.
+    """
     model = preset(model_preset)
-    return RunConfig(model=model, train=TrainConfig(**COMMON_TRAIN, **TRAIN_BY_CELL[model.cell], max_minutes=minutes))
+    settings = recipe_settings(model_preset) or recipe_settings(DEMO_PRESET if is_spatial(model) else FLAT_DEMO_PRESET)
+    return RunConfig(model=model, train=TrainConfig(**{**settings, "max_steps": DEMO_MAX_STEPS, "max_minutes": minutes}))
 
 
 def show(model: CompositeModel, run_dir: Path, *, eval_sequences: int, checkpoint: Path, title: str) -> DemoResult:

@@ -20,7 +20,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "periodically on the embedded test set, and write config, metrics, checkpoints and sample GIFs "
         "into the run folder. Under torchrun the same command trains with DDP.",
     )
-    train.add_argument("--preset", default=None, help="model preset: paper, seed, small (default), tiny, conv-small, conv-openstl")
+    train.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help="model preset: paper, seed, small (default), tiny, conv-small, conv-openstl; small and conv-small also bring "
+        "the training recipe they were measured with (batch, lr, precision, schedule, steps; docs/training.md), "
+        "beneath --config and --set",
+    )
     train.add_argument("--config", metavar="FILE", help="a .json/.yaml file with 'model' and 'train' sections")
     train.add_argument(
         "--set",
@@ -28,7 +35,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="change one setting, e.g. --set lr=3e-4 --set model.hidden_size=1024 (repeatable)",
+        help="change one setting, e.g. --set lr=3e-4 --set model.hidden_size=1024 (repeatable); train on your own videos "
+        "with --set data=PATH (.npy/.npz, GIF, folder of frames; a 4-D array is (T, N, H, W) unless --set layout=NTHW), "
+        "e.g. from `videoae data generate`",
     )
     train.add_argument("--out", metavar="RUN", help="run folder to create")
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
@@ -47,7 +56,8 @@ def _is_main_process() -> bool:
 
 
 def _run_config_from_args(args: argparse.Namespace):
-    from videoae.training.config import RunConfig, load_config_file, read_run_config
+    from videoae.training.config import DEFAULT_PRESET, RunConfig, load_config_file, read_run_config
+    from videoae.training.recipes import with_recipe
 
     if args.resume:
         if args.out or args.config or args.preset or args.assignments:
@@ -59,7 +69,8 @@ def _run_config_from_args(args: argparse.Namespace):
         data = load_config_file(args.config) if args.config else {}
         if args.preset:
             data["model"] = args.preset
-        run = RunConfig.from_dict(data).with_overrides(args.assignments)
+        # a new run only: a resumed one keeps its saved config, recipe and all
+        run = RunConfig.from_dict(with_recipe(data, DEFAULT_PRESET)).with_overrides(args.assignments)
     limits = []
     if args.max_steps is not None:
         limits.append(f"train.max_steps={args.max_steps}")
@@ -73,6 +84,10 @@ def _run_train(args: argparse.Namespace) -> int:
 
     run = _run_config_from_args(args)
     run_dir = args.resume or args.out
+    if not args.resume and _is_main_process():
+        from videoae.training.recipes import expected_duration
+
+        print(f"expected: {expected_duration(run.model, run.train)}")
     result = train(run, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     if _is_main_process():
         print(f"trained {result.run_dir} to step {result.step} (stopped by {result.stop_reason})")

@@ -18,6 +18,7 @@ from videoae.validation import coerce_fields, did_you_mean, raise_first_failure,
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("fp32", "bf16", "auto")
+DEFAULT_PRESET = "small"  # the model of a run that names none
 # Per-process seeds add multiples of a stride to the seed; torch seeds must fit in 64 bits.
 MAX_SEED = 2**62
 
@@ -104,7 +105,7 @@ class TrainConfig:
 class RunConfig:
     """A model config and a train config: everything a run needs, saved as RUN/config.json."""
 
-    model: ModelConfig = field(default_factory=lambda: preset("small"))
+    model: ModelConfig = field(default_factory=lambda: preset(DEFAULT_PRESET))
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,12 +117,12 @@ class RunConfig:
         unknown = sorted(set(data) - {"model", "train"})
         if unknown:
             raise InvalidInputError(f"unknown config section(s): {', '.join(unknown)}; use 'model' and 'train'")
-        model_data = data.get("model", "small")
+        model_data = data.get("model", DEFAULT_PRESET)
         if isinstance(model_data, str):
             model = preset(model_data)
         elif isinstance(model_data, dict):
             model_data = dict(model_data)
-            base = preset(model_data.pop("preset", "small"))
+            base = preset(model_data.pop("preset", DEFAULT_PRESET))
             model = base.replace(**model_data)
         else:
             raise InvalidInputError("config 'model' must be a preset name or a mapping of model settings")
