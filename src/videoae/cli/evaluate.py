@@ -21,6 +21,10 @@ DATA_HELP = (
     "(.npy/.npz, GIF, folder of frames)"
 )
 DATA_NAMES = {"embedded": "the embedded test set", "standard": "the standard test set", "standard-test": "the standard test split"}
+LAYOUT_HELP = (
+    "axis order of a 4-D array file: TNHW (frames first, like mnist_test_seq.npy; the default, with a warning "
+    "where the file then holds more frames per video than videos) or NTHW (sequences first, like generate())"
+)
 # An autoencoder-only model has no horizon of its own; its baselines are scored on this many frames.
 AUTOENCODER_FUTURE_FRAMES = 10
 
@@ -57,7 +61,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder to write into (created if missing)")
     predict.add_argument("--future", type=int, metavar="K", help="frames to predict (default: as trained; any number works)")
     _add_model_options(predict)
-    predict.add_argument("--layout", choices=("TNHW", "NTHW"), default="TNHW", help="axis order of a 4-D array file (default %(default)s)")
+    predict.add_argument("--layout", choices=("TNHW", "NTHW"), default=None, help=LAYOUT_HELP)
     predict.add_argument("--resize", action="store_true", help="resize frames of another size to the model's")
     predict.set_defaults(run=_run_predict)
 
@@ -73,7 +77,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     features.add_argument("--num-sequences", type=int, metavar="N", help="the first N sequences (default all; 10,000 embedded)")
     features.add_argument("--num-digits", type=int, metavar="K", help="digits per embedded sequence (default 2)")
     _add_model_options(features)
-    features.add_argument("--layout", choices=("TNHW", "NTHW"), default="TNHW", help="axis order of a 4-D array file (default %(default)s)")
+    features.add_argument("--layout", choices=("TNHW", "NTHW"), default=None, help=LAYOUT_HELP)
     features.add_argument("--resize", action="store_true", help="resize a file's frames to the model's frame size")
     features.set_defaults(run=_run_features)
 
@@ -84,7 +88,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--num-digits", type=int, metavar="K", help="digits per embedded sequence (default 2; 1 and 3 are the paper's out-of-domain tests)"
     )
-    parser.add_argument("--layout", choices=("TNHW", "NTHW"), default="TNHW", help="axis order of a 4-D array file (default %(default)s)")
+    parser.add_argument("--layout", choices=("TNHW", "NTHW"), default=None, help=LAYOUT_HELP)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -237,7 +241,7 @@ def _video_name(path: Path) -> str:
 
 def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int]) -> list[tuple[str, object]]:
     """Every input as (name, float32 (N, T, H, W) videos), checked before anything is written."""
-    from videoae.data.video_io import read_videos
+    from videoae.data.video_io import DEFAULT_LAYOUT, read_videos
     from videoae.evaluation.predict import check_frames_fit
 
     seen: dict[str, str] = {}
@@ -260,7 +264,7 @@ def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int]) -> list[
                         f"{given}: frames are {_size(size)} but the model takes {_size(model_size)}; pass --resize to resize them"
                     )
                 resized.append(f"warning: {given}: resizing {_size(size)} frames to the model's {_size(model_size)}")
-                videos = read_videos(path, layout=args.layout, frame_size=model_size)
+                videos = read_videos(path, layout=args.layout or DEFAULT_LAYOUT, frame_size=model_size)  # warned once already
             loaded.append((name, videos))
             on_progress(1)
     for warning in resized:

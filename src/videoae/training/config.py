@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from videoae.data.video_io import AUTO_LAYOUT, LAYOUTS
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
 from videoae.run_folder import CONFIG_FILE
@@ -18,6 +19,7 @@ from videoae.validation import coerce_fields, did_you_mean, raise_first_failure,
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("fp32", "bf16", "auto")
+TRAIN_LAYOUTS = (AUTO_LAYOUT, *LAYOUTS)
 DEFAULT_PRESET = "small"  # the model of a run that names none
 # Per-process seeds add multiples of a stride to the seed; torch seeds must fit in 64 bits.
 MAX_SEED = 2**62
@@ -30,6 +32,10 @@ class TrainConfig:
     # data: "generator" (Moving MNIST made on the fly), "standard" (the first 9,000 sequences of
     # mnist_test_seq.npy, the seed notebook's split) or a path to a video file videoae reads
     data: str = "generator"
+    # axis order of a 4-D array file: TNHW (frames first, mnist_test_seq.npy's), NTHW (sequences
+    # first, generate()'s), or auto: frames first, but an array that then has more frames per
+    # sequence than sequences is refused until its layout is named
+    layout: str = AUTO_LAYOUT
     digits: str = "train"  # generator digits: bundled split, "mnist", or a digit file
     num_digits: int = 2
     speed: tuple[float, float] = (0.1, 0.1)  # generator step per frame (the paper: 0.1)
@@ -71,6 +77,7 @@ class TrainConfig:
         checks = [
             (0 <= self.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}]"),
             (self.num_digits >= 1, "num_digits must be >= 1"),
+            (self.layout in TRAIN_LAYOUTS, f"layout must be one of {', '.join(TRAIN_LAYOUTS)}"),
             (len(self.speed) == 2 and 0 <= self.speed[0] <= self.speed[1], "speed must be [low, high] with 0 <= low <= high"),
             (self.num_workers >= 0, "num_workers must be >= 0"),
             (self.batch_size >= 1, "batch_size must be >= 1"),

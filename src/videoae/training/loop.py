@@ -165,6 +165,7 @@ class _Trainer:
             num_digits=self.config.num_digits,
             speed=self.config.speed,
             digits=self.config.digits,
+            layout=self.config.layout,
         )
         torch.manual_seed(self.config.seed)  # the same initial weights on every process
         self.model = CompositeModel(run.model).to(dist.device)
