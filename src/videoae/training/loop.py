@@ -353,9 +353,12 @@ class _Trainer:
         finally:
             stop.restore()
             bar.close()
+        logged_now = stop_reason == "max_minutes" and self.window_steps > 0
+        if logged_now:
+            self._log(bar)  # the steps since the last log line: a short run still logs its loss
         if stop_reason == "max_minutes" and self.step % config.eval_every:
             self._evaluate()
-        if saved_at != self.step:
+        if saved_at != self.step or logged_now:  # a saved logging interval must not outlive its log line
             self._save(LAST_CHECKPOINT)
         if stop_reason == "interrupted":
             raise TrainingInterrupted(
