@@ -63,9 +63,15 @@ def test_resume_keeps_the_runs_own_config_and_never_meets_a_recipe(tmp_path, cap
 
 
 def test_a_preset_without_a_measured_recipe_says_so():
-    run = RunConfig.from_dict(with_recipe({"model": "paper"}, "small"))
+    run = RunConfig.from_dict(with_recipe({"model": "conv-openstl"}, "small"))
     assert run.train == TrainConfig()
-    assert expected_duration(run.model, run.train).startswith("no step rate has been measured for the preset 'paper'")
+    assert expected_duration(run.model, run.train).startswith("no step rate has been measured for the preset 'conv-openstl'")
+
+
+def test_the_papers_model_says_plainly_that_it_takes_an_hour_on_a_cpu():
+    run = RunConfig.from_dict(with_recipe({"model": "paper"}, "small"))
+    assert run.train == TrainConfig()  # no CPU recipe: the defaults, at their measured step time
+    assert expected_duration(run.model, run.train).startswith("about 64 minutes of training")
 
 
 def test_no_model_means_the_default_presets_recipe_and_a_time_limit_caps_the_estimate():

@@ -55,6 +55,12 @@ RECIPES: dict[str, Recipe] = {
         train={**_CPU_RECIPE, "max_steps": 6000},
         rate=MeasuredRate(12.5, "the flat demo's 5,998 steps in 8 minutes on an idle 2-core Intel Xeon, docs/training.md"),
     ),
+    # No CPU recipe was tuned for the paper's 2 x 2048 model: TrainConfig's defaults (batch 64, fp32),
+    # at the fast path's measured step time (docs/models.md, "The fast path").
+    "paper": Recipe(
+        train={},
+        rate=MeasuredRate(1 / 3.84, "the fast path's 3.84 s a step at batch 64 on a shared 2-core Intel Xeon, docs/models.md"),
+    ),
     # The demo: 761 steps in 8 minutes (docs/models.md, run d2); 1,000 steps end the scheduled
     # sampling's decay, as the shipped model's run passed it.
     "conv-small": Recipe(
