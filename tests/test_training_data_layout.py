@@ -44,6 +44,13 @@ def test_a_named_layout_reads_the_sequences_as_they_are(sequences_first):
     assert len(as_read) == 20  # the user said so: frames first, as read
 
 
+def test_a_small_frames_first_file_trains_without_doubt(tmp_path):
+    from videoae.data.video_writers import write_npy
+
+    path = write_npy(tmp_path / "twelve.npy", generate(12, seed=2))  # (20, 12, 64, 64): the other reading has 12-frame videos
+    assert len(training_dataset(str(path), **SETTINGS)) == 12
+
+
 def test_a_short_sequences_first_array_gets_the_layout_in_its_refusal(tmp_path):
     path = tmp_path / "few.npy"
     np.save(path, generate(8, seed=1))  # read frames first: 20 videos of 8 frames, too short

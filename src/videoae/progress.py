@@ -153,8 +153,9 @@ class PlainProgress:
         return f"{self.desc}: " + ", ".join(parts)
 
     def _write(self, *, done: bool) -> None:
-        stream = self.file or sys.stderr
-        print(self.line(done=done), file=stream, flush=True)
+        stream = self.file or sys.stderr  # looked up now: a test or a notebook may have replaced it
+        stream.write(self.line(done=done) + "\n")
+        stream.flush()  # a log shows the line now, not when a buffer fills
         self.lines_written += 1
 
 

@@ -112,7 +112,7 @@ def training_dataset(
         from videoae.data.video_io import DEFAULT_LAYOUT, layout_doubt, looks_transposed, read_videos
 
         videos = to_uint8(read_videos(data, layout=DEFAULT_LAYOUT if layout == AUTO_LAYOUT else layout))
-        if layout == AUTO_LAYOUT and looks_transposed(*videos.shape[:2]):
+        if layout == AUTO_LAYOUT and looks_transposed(*videos.shape[:2], min_frames=num_frames):
             raise InvalidInputError(
                 f"{layout_doubt(f'training data {data}', *videos.shape[:2])}; name its layout: "
                 "--set layout=NTHW (sequences first) or --set layout=TNHW (frames first, as read)"

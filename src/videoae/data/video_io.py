@@ -97,14 +97,20 @@ def check_video_size(shape: tuple[int, ...], source: str) -> None:
         )
 
 
-def looks_transposed(num_videos: int, num_frames: int) -> bool:
+# A swapped reading is only doubted where it would give videos this long: every preset reads 10
+# input frames, so a batch of fewer "videos" than that, read the other way, would be of no use.
+MIN_DOUBT_FRAMES = 10
+
+
+def looks_transposed(num_videos: int, num_frames: int, min_frames: int = MIN_DOUBT_FRAMES) -> bool:
     """Whether a batch read frames first looks like a sequences-first array read the wrong way.
 
     A data set holds more sequences than frames per sequence (Moving MNIST: 10,000 of 20); an
     ``(N, T, H, W)`` array, as :func:`videoae.data.moving_mnist.generate` returns, read as
-    ``(T, N, H, W)`` gives the opposite: few "videos" of many "frames".
+    ``(T, N, H, W)`` gives the opposite: few "videos" of many "frames". Doubted only where the
+    other reading gives videos of at least ``min_frames`` frames, the length the reader needs.
     """
-    return num_videos > 1 and num_frames > num_videos
+    return 1 < num_videos < num_frames and num_videos >= min_frames
 
 
 def layout_doubt(source: str, num_videos: int, num_frames: int) -> str:
