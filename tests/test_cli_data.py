@@ -153,11 +153,11 @@ def test_output_names_that_do_not_match_the_format_are_refused(tmp_path, capsys,
 
 
 def test_generate_shows_its_phases_on_a_terminal_only(tmp_path, capsys, monkeypatch):
-    import videoae.cli.progress
+    import videoae.progress
 
     code, _, stderr = run(capsys, "data", "generate", "--num", "2", "-o", str(tmp_path / "quiet.npy"))
-    assert code == 0 and stderr == ""  # a log or a pipe gets no bar
-    monkeypatch.setattr(videoae.cli.progress, "on_terminal", lambda: True)
+    assert code == 0 and stderr == ""  # a log or a pipe gets no bar, and no line for a second's work
+    monkeypatch.setattr(videoae.progress, "wants_bar", lambda stream: True)
     code, _, stderr = run(capsys, "data", "generate", "--num", "2", "-o", str(tmp_path / "loud.npy"))
     assert code == 0 and "generating" in stderr and "writing" in stderr
 

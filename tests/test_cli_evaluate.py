@@ -59,7 +59,7 @@ def test_eval_writes_the_documented_json_and_plot(trained_run, tmp_path, capsys)
     record = json.loads(out.read_text())
     assert set(record) == {"prediction", "reconstruction", "baselines", "data", "checkpoint"}
     assert set(record["prediction"]) == SCORE_KEYS and set(record["reconstruction"]) == SCORE_KEYS
-    assert set(record["baselines"]) == {"copy_last", "mean"}
+    assert set(record["baselines"]) == {"copy_last", "mean", "blank"}
     assert all(set(scores) == SCORE_KEYS for scores in record["baselines"].values())
     assert {len(curve) for curve in record["prediction"]["per_frame"].values()} == {10}
     assert {len(curve) for curve in record["reconstruction"]["per_frame"].values()} == {10}
@@ -68,8 +68,9 @@ def test_eval_writes_the_documented_json_and_plot(trained_run, tmp_path, capsys)
     assert (data["num_input_frames"], data["num_future_frames"]) == (10, 10)
     assert record["checkpoint"].endswith("best.safetensors")
     assert Image.open(out.with_suffix(".png")).format == "PNG"
-    for row in ("model: prediction", "model: reconstruction", "baseline: copy_last", "baseline: mean"):
+    for row in ("model: prediction", "model: reconstruction", "baseline: copy_last", "baseline: mean", "baseline: blank"):
         assert row in stdout
+    assert "blank is all 0 (background)" in stdout and "verdict: " in stdout
     assert "nats per frame" in stdout and "multiply by the number of frames for per-sequence" in stdout
     mse = float(next(line for line in stdout.splitlines() if line.startswith("model: prediction")).split()[3])
     assert mse == pytest.approx(record["prediction"]["mse"], abs=0.01)
@@ -314,7 +315,7 @@ def test_a_moving_mnist_video_with_black_rows_is_not_mistaken_for_a_picture(trai
     ],
 )
 def test_long_commands_show_their_phase_on_a_terminal_only(trained_run, clips, tmp_path, capsys, monkeypatch, command, phases):
-    import videoae.cli.progress
+    import videoae.progress
 
     def argv(name: str) -> list:
         out = ["-o", tmp_path / name] if command[0] == "predict" else ["-o", tmp_path / f"{name}.npy"] if command[0] == "features" else []
@@ -322,7 +323,7 @@ def test_long_commands_show_their_phase_on_a_terminal_only(trained_run, clips, t
 
     code, _, stderr = run(capsys, *argv("quiet"))
     assert code == 0 and stderr == ""  # nothing in a log or a pipe
-    monkeypatch.setattr(videoae.cli.progress, "on_terminal", lambda: True)
+    monkeypatch.setattr(videoae.progress, "wants_bar", lambda stream: True)
     code, _, stderr = run(capsys, *argv("loud"))
     assert code == 0 and all(phase in stderr for phase in phases)
 

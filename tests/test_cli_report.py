@@ -244,6 +244,9 @@ def test_report_states_the_last_evaluation_with_units_and_the_checkpoint_steps(r
     last = [r for r in records if "eval" in r][-1]
     assert f"{last['eval']['prediction']['bce']:.1f}" in page
     assert f"{last['eval']['baselines']['copy_last']['mse']:.1f}" in page
+    assert "baseline: blank frame (every pixel 0, the background)" in page
+    assert f"{last['eval']['baselines']['blank']['mse']:.1f}" in page
+    assert '<p class="verdict">verdict: ' in page  # which baselines the prediction beats, in words
     assert "nats per frame" in page and "at step " + str(last["step"]) in page
     for name in ("best", "last"):
         step = read_checkpoint(run_copy / "checkpoints" / f"{name}.safetensors", load_optimizer=False).step

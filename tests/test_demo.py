@@ -33,7 +33,7 @@ def test_the_demo_trains_evaluates_draws_and_says_what_next(tmp_path: Path, caps
     trained = preset or demo_module.DEMO_PRESET
     assert f"training {trained!r}" in out
     assert ("why this model" in out) == (preset is None)
-    assert "baseline: copy_last" in out and "baseline: mean" in out and "model: prediction" in out
+    assert "baseline: copy_last" in out and "baseline: mean" in out and "baseline: blank" in out and "model: prediction" in out
     for name in [*DRAWN, "training_curves.png", "checkpoints/best.safetensors"]:
         assert (out_dir / name).is_file(), name
     metrics = json.loads((out_dir / "eval.json").read_text())
@@ -54,6 +54,12 @@ def test_the_pretrained_demo_shows_a_shipped_model_without_training(tmp_path: Pa
         assert (tmp_path / "shown" / name).is_file(), name
     assert not (tmp_path / "shown" / "checkpoints").exists()
     assert "videoae eval pretrained:conv-small" in out and "videoae predict pretrained:conv-small" in out
+    assert "baseline: blank" in out and "blank is all 0 (background)" in out
+    # the closing lines say in words which baselines the model does not beat (this untrained one: most)
+    closing = out[out.index("next:") :].splitlines()
+    verdict = [line for line in closing if "verdict" in line or line.startswith("  not on ")]
+    assert verdict and verdict[0].startswith("verdict: ") and closing[-len(verdict) :] == verdict
+    assert any("does not beat" in line for line in verdict)
     # the same name works wherever a checkpoint does
     assert run(capsys, "eval", "pretrained:conv-small", "--num-sequences", "4")[0] == 0
 

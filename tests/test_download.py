@@ -127,10 +127,17 @@ def test_interrupted_download_leaves_no_file(monkeypatch: pytest.MonkeyPatch, tm
     assert _leftovers(tmp_path) == []
 
 
-def test_progress_bar_only_when_asked(server, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_bar_only_when_asked(server, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    import videoae.progress
+
     server.routes["/f.bin"] = (200, PAYLOAD)
     download_file([server.url("/f.bin")], tmp_path / "quiet.bin", PAYLOAD_MD5)
     assert capsys.readouterr().err == ""
+    monkeypatch.setattr(videoae.progress, "PLAIN_INTERVAL_SECONDS", 0.0)  # a line at every chunk
+    download_file([server.url("/f.bin")], tmp_path / "logged.bin", PAYLOAD_MD5, progress=True)
+    err = capsys.readouterr().err
+    assert "downloading logged.bin: " in err and "\r" not in err  # a log gets plain lines
+    monkeypatch.setattr(videoae.progress, "wants_bar", lambda stream: True)
     download_file([server.url("/f.bin")], tmp_path / "loud.bin", PAYLOAD_MD5, progress=True)
     assert "loud.bin" in capsys.readouterr().err
 

@@ -10,7 +10,7 @@ import torch
 
 from videoae.data.moving_mnist import embedded_test_set
 from videoae.errors import InvalidInputError
-from videoae.evaluation.evaluate import baseline_predictions, evaluate
+from videoae.evaluation.evaluate import baseline_predictions, baseline_verdict, baselines_not_beaten, evaluate
 from videoae.evaluation.metrics import METRICS, PSNR_CAP_DB, mse_per_frame
 from videoae.models import build_model
 
@@ -76,7 +76,7 @@ def test_mean_baseline_scores_match_hand_values():
 def test_result_shape_for_a_composite_model(model, videos):
     result = evaluate(model, videos, batch_size=3)
     assert set(result) == {"prediction", "reconstruction", "baselines", "data", "units"}
-    assert set(result["baselines"]) == {"copy_last", "mean"}
+    assert set(result["baselines"]) == {"copy_last", "mean", "blank"}
     assert result["data"] == {"num_sequences": 8, "num_input_frames": 10, "num_future_frames": 10}
     for scores in [result["prediction"], result["reconstruction"], *result["baselines"].values()]:
         assert set(scalars(scores)) == set(METRICS)
@@ -166,3 +166,39 @@ def test_baselines_reproduce_the_published_reference_points():
     assert baselines["copy_last"]["bce"] == pytest.approx(3300, rel=0.15)
     assert baselines["mean"]["mse"] == pytest.approx(165, rel=0.15)
     assert baselines["mean"]["bce"] == pytest.approx(806, rel=0.15)
+
+
+def test_a_blank_frame_is_a_baseline_and_it_scores_like_an_all_black_prediction():
+    videos = embedded_test_set(16)
+    inputs = torch.from_numpy(videos[:, :10]).float().div(255)
+    assert torch.equal(baseline_predictions(inputs, 2)["blank"], torch.zeros(16, 2, 64, 64))
+    result = evaluate(None, videos)
+    truth = torch.from_numpy(videos[:, 10:]).float().div(255)
+    blank = result["baselines"]["blank"]
+    assert blank["mse"] == pytest.approx(mse_per_frame(torch.zeros_like(truth), truth).mean().item(), rel=1e-5)
+
+
+def test_on_ssim_the_blank_frame_beats_copy_last_so_a_model_must_beat_both():
+    """The newcomer's finding: on mostly black frames an all-black guess scores SSIM ~0.72, above
+    copy-last's ~0.58 (docs/evaluation.md, 1,000 sequences)."""
+    baselines = evaluate(None, embedded_test_set(200))["baselines"]
+    assert baselines["blank"]["ssim"] == pytest.approx(0.72, abs=0.03)
+    assert baselines["blank"]["ssim"] > baselines["copy_last"]["ssim"] + 0.1
+    model_between = {"ssim": 0.68, "mse": 94.0, "bce": 388.0, "mae": 213.0, "psnr": 16.7}
+    verdict = baselines_not_beaten({"prediction": model_between, "baselines": baselines})
+    assert verdict["ssim"] == ["blank"] and verdict["mae"] == ["blank"]
+    assert verdict["mse"] == [] and verdict["bce"] == [] and verdict["psnr"] == []
+
+
+def test_the_verdict_names_each_metric_and_baseline_not_beaten_in_words():
+    scores = {"bce": 10.0, "mse": 5.0, "mae": 5.0, "ssim": 0.9, "psnr": 30.0}
+    worse = {"bce": 20.0, "mse": 9.0, "mae": 9.0, "ssim": 0.5, "psnr": 20.0}
+    assert baseline_verdict({"prediction": scores, "baselines": {"copy_last": worse, "blank": worse}}) == [
+        "verdict: the prediction beats all 2 baselines on every metric."
+    ]
+    tie = {**worse, "mse": 5.0, "ssim": 0.95}
+    lines = baseline_verdict({"prediction": scores, "baselines": {"copy_last": worse, "blank": tie}})
+    assert lines[0] == "verdict: the prediction beats all 2 baselines on BCE, MAE and PSNR."
+    assert "not on MSE (lower is better): the model's 5 does not beat blank 5." in lines[1]  # a tie is no win
+    assert "not on SSIM (higher is better): the model's 0.9 does not beat blank 0.95." in lines[2]
+    assert baseline_verdict({"reconstruction": scores, "baselines": {"blank": worse}}) == []  # nothing predicted

@@ -56,7 +56,7 @@ def test_the_quick_cpu_check_runs_every_section(tmp_path: Path) -> None:
     table = report["table1"]
     assert [run["variant"] for run in table["runs"]] == ["composite-conditional", "composite"]
     assert "--paper-optimizer" in table["argv"] and all(run["prediction_bce"] > 0 for run in table["runs"])
-    assert set(table["baselines_bce"]) == {"copy_last", "mean"}
+    assert set(table["baselines_bce"]) == {"copy_last", "mean", "blank"}
 
     assert {"paper_bf16", "data", "fastest"} <= set(report["verdict"])
     page = (out / "gpu_check.md").read_text()

@@ -88,7 +88,8 @@ def test_only_the_command_line_prints():
     assert not printing, f"print() outside cli/: {printing}"
 
 
-def test_the_top_level_holds_at_most_six_modules_beside_the_layer_folders():
+def test_the_top_level_holds_at_most_seven_modules_beside_the_layer_folders():
+    # the seventh is progress.py: the one progress helper, used from data/ (downloads) up to cli/
     modules = sorted(path.name for path in PACKAGE.glob("*.py"))
-    assert len(modules) <= 6, modules
+    assert len(modules) <= 7, modules
     assert {path.name for path in PACKAGE.iterdir() if path.is_dir() and (path / "__init__.py").exists()} == set(LAYERS[1:])

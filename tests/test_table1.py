@@ -146,7 +146,7 @@ def test_a_tiny_table_trains_scores_and_probes_all_five_variants(table1, load_be
         assert set(run["training_loss"]) == {
             d for d, present in (("prediction", variant.predict), ("reconstruction", variant.reconstruct)) if present
         }
-        assert set(run["baselines"]) == {"copy_last", "mean"}
+        assert set(run["baselines"]) == {"copy_last", "mean", "blank"}
 
     with pytest.raises(SystemExit, match="already holds"):
         table1.main(argv)  # never trains into runs that exist

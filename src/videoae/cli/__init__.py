@@ -8,6 +8,7 @@ function ``_run_<name>(args) -> int``. Problems a user can fix (:class:`videoae.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``videoae`` console script; returns the process exit code."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    _flush_lines(sys.stdout)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -56,6 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return err.exit_code
         print(f"videoae: error: {_one_line(err)}", file=sys.stderr)
         return getattr(err, "exit_code", EXIT_USER_ERROR)
+
+
+def _flush_lines(stream: object) -> None:
+    """Write each line as soon as it is printed, also into a file or a pipe, where Python would
+    otherwise hold the output of a 14-minute evaluation back until the end."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is not None:
+        with contextlib.suppress(ValueError, OSError):  # a detached or closed stream stays as it is
+            reconfigure(line_buffering=True)
 
 
 def _one_line(err: BaseException) -> str:

@@ -20,7 +20,13 @@ GENERATE_BLOCK_BYTES = 2**27  # ... and at most this much memory: fewer sequence
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``videoae data`` and its subcommands."""
-    data = commands.add_parser("data", help="generate, preview and convert Moving MNIST data; cache video files")
+    data = commands.add_parser(
+        "data",
+        help="download, generate and preview Moving MNIST data; cache video files",
+        description="Download the published files, generate Moving MNIST sequences (a .npy that `videoae train --set "
+        "data=PATH` trains on, or GIFs and MP4s that `videoae predict` reads), preview them, and decode video files once "
+        "into a cache that training reads.",
+    )
     data_commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data_commands.required = True
     _add_data_download_command(data_commands)
@@ -67,7 +73,7 @@ def _add_generator_options(parser: argparse.ArgumentParser, *, default_num: int 
         required=default_num is None,
         default=default_num,
         metavar="N",
-        help="number of sequences (default %(default)s)",
+        help="number of sequences (required)" if default_num is None else "number of sequences (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=0, help="stream of sequences, 0 <= S < 2**64 (default 0)")
     parser.add_argument(
@@ -236,7 +242,7 @@ def _run_data_generate(args: argparse.Namespace) -> int:
     num, frames, height, width = shape
     last = args.start + num - 1
     print(
-        f"wrote {path}: {num} sequences x {frames} frames of {height}x{width}, uint8, "
+        f"wrote {path}: {_count(num, 'sequence')} x {frames} frames of {height}x{width}, uint8, "
         f"shape {(frames, num, height, width)} (T, N, H, W), seed {args.seed}, indices {args.start}..{last}"
     )
     return 0
@@ -294,9 +300,10 @@ def _generate_gifs(args: argparse.Namespace) -> int:
             on_progress(len(block))
     _, frames, height, width = block.shape
     last = args.start + args.num - 1
+    names = gif_name(args.start, suffix) if written == 1 else f"{gif_name(args.start, suffix)} .. {gif_name(last, suffix)}"
     print(
-        f"wrote {written} {kind}s into {folder}: {gif_name(args.start, suffix)} .. {gif_name(last, suffix)}, {frames} frames of {height}x{width} each, "
-        f"seed {args.seed}; each is a video `videoae predict` takes as it is"
+        f"wrote {_count(written, kind)} into {folder}: {names}, {frames} frames of {height}x{width} each, "
+        f"seed {args.seed}; {'it is a video' if written == 1 else 'each is a video'} `videoae predict` takes as it is"
     )
     return 0
 
@@ -309,8 +316,14 @@ def _run_data_preview(args: argparse.Namespace) -> int:
     videos = _generate_from_args(args)  # (N, T, H, W)
     if Path(args.output).suffix.lower() == ".png":
         path = save_png(args.output, frame_table(videos))
-        print(f"wrote {path}: {len(videos)} sequences as rows of {videos.shape[1]} frames")
+        print(f"wrote {path}: {_count(len(videos), 'sequence')} as rows of {videos.shape[1]} frames")
     else:
         path = write_gif(args.output, sequence_grid(videos, columns=args.columns), frame_ms=args.frame_ms)
-        print(f"wrote {path}: {len(videos)} sequences in a grid, {videos.shape[1]} frames of {args.frame_ms} ms")
+        grid = "in a grid" if len(videos) > 1 else "as an animation"
+        print(f"wrote {path}: {_count(len(videos), 'sequence')} {grid}, {videos.shape[1]} frames of {args.frame_ms} ms")
     return 0
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 GIF``, ``2 GIFs``: a count with its noun in the right number."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

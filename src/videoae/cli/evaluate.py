@@ -23,6 +23,10 @@ DATA_HELP = (
     "one file, a folder searched recursively, a glob, a .txt list, or a clip cache)"
 )
 DATA_NAMES = {"embedded": "the embedded test set", "standard": "the standard test set", "standard-test": "the standard test split"}
+LAYOUT_HELP = (
+    "axis order of a 4-D array file: TNHW (frames first, like mnist_test_seq.npy; the default, with a warning "
+    "where the file then holds more frames per video than videos) or NTHW (sequences first, like generate())"
+)
 # An autoencoder-only model has no horizon of its own; its baselines are scored on this many frames.
 AUTOENCODER_FUTURE_FRAMES = 10
 
@@ -31,8 +35,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register ``videoae eval``, ``videoae predict`` and ``videoae features``."""
     evaluate = commands.add_parser(
         "eval",
-        help="score a trained model (BCE, MSE, MAE, SSIM, PSNR) beside copy-last and mean baselines",
-        description="Score a model's predictions and reconstructions per frame, beside two baselines, on the "
+        help="score a trained model (BCE, MSE, MAE, SSIM, PSNR) beside copy-last, mean and blank baselines",
+        description="Score a model's predictions and reconstructions per frame, beside three baselines, on the "
         "embedded test set, the standard test file or your own videos; optionally write the numbers as JSON "
         "and the per-frame curves as a PNG.",
     )
@@ -64,7 +68,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     predict.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="folder to write into (created if missing)")
     predict.add_argument("--future", type=int, metavar="K", help="frames to predict (default: as trained; any number works)")
     _add_model_options(predict)
-    predict.add_argument("--layout", choices=("TNHW", "NTHW"), default="TNHW", help="axis order of a 4-D array file (default %(default)s)")
+    predict.add_argument("--layout", choices=("TNHW", "NTHW"), default=None, help=LAYOUT_HELP)
     predict.add_argument("--resize", action="store_true", help="resize frames of another size to the model's")
     predict.set_defaults(run=_run_predict)
 
@@ -80,7 +84,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     features.add_argument("--num-sequences", type=int, metavar="N", help="the first N sequences (default all; 10,000 embedded)")
     features.add_argument("--num-digits", type=int, metavar="K", help="digits per embedded sequence (default 2)")
     _add_model_options(features)
-    features.add_argument("--layout", choices=("TNHW", "NTHW"), default="TNHW", help="axis order of a 4-D array file (default %(default)s)")
+    features.add_argument("--layout", choices=("TNHW", "NTHW"), default=None, help=LAYOUT_HELP)
     features.add_argument("--resize", action="store_true", help="resize a file's frames to the model's frame size")
     features.set_defaults(run=_run_features)
 
@@ -91,7 +95,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--num-digits", type=int, metavar="K", help="digits per embedded sequence (default 2; 1 and 3 are the paper's out-of-domain tests)"
     )
-    parser.add_argument("--layout", choices=("TNHW", "NTHW"), default="TNHW", help="axis order of a 4-D array file (default %(default)s)")
+    parser.add_argument("--layout", choices=("TNHW", "NTHW"), default=None, help=LAYOUT_HELP)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -214,6 +218,9 @@ def _run_eval(args: argparse.Namespace) -> int:
             f"use --future {available} or less (or --data embedded, which generates as many frames as needed)"
         )
     future = min(wanted_future, available)
+    # What is scored, before the scoring: a log shows at once what the minutes ahead are spent on.
+    print(f"checkpoint {checkpoint}")
+    print(_data_line({**data.describe(), "num_input_frames": num_input, "num_future_frames": future}))
     with progress(data.num_sequences, f"scoring {_data_name(data.source)}", "seq") as on_progress:
         result = evaluate_data(
             model, data, num_input_frames=num_input, num_future=future, batch_size=args.batch_size, on_progress=on_progress
@@ -221,8 +228,6 @@ def _run_eval(args: argparse.Namespace) -> int:
     result.pop("units")  # the table's last lines and docs/evaluation.md state them
     record = {key: result[key] for key in ("prediction", "reconstruction", "baselines") if key in result}
     record["data"], record["checkpoint"] = result["data"], str(checkpoint)
-    print(f"checkpoint {checkpoint}")
-    print(_data_line(record["data"]))
     print(metrics_table(record, model_size))
     if json_path is not None:
         from videoae.atomic import write_json_atomically
@@ -260,7 +265,7 @@ def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int], channels
     """Every input as (name, path, float32 (N, T, H, W) videos), checked before anything is written."""
     from videoae.data.video_clips import find_videos, is_video_collection
     from videoae.data.video_containers import is_container
-    from videoae.data.video_io import read_container, read_videos
+    from videoae.data.video_io import DEFAULT_LAYOUT, read_container, read_videos
     from videoae.evaluation.predict import check_frames_fit
 
     # a folder (or glob, or list) of video files stands for each of its videos
@@ -286,7 +291,7 @@ def _read_inputs(args: argparse.Namespace, model_size: tuple[int, int], channels
                         f"{given}: frames are {_size(size)} but the model takes {_size(model_size)}; pass --resize to resize them"
                     )
                 resized.append(f"warning: {given}: resizing {_size(size)} frames to the model's {_size(model_size)}")
-                videos = read_videos(path, layout=args.layout, frame_size=model_size)
+                videos = read_videos(path, layout=args.layout or DEFAULT_LAYOUT, frame_size=model_size)  # warned once already
             loaded.append((name, given, videos))
             on_progress(1)
     for warning in resized:

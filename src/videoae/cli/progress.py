@@ -1,8 +1,9 @@
-"""Progress of long commands: a bar on stderr when it is a terminal, nothing in logs and pipes.
+"""Progress of long commands, through :func:`videoae.progress.progress_bar`: a bar on a terminal,
+plain lines now and then in a log or a pipe.
 
-Each bar names the phase of the work (``reading``, ``scoring``, ``writing`` ...), so that a pause
-says what is being waited for. Library functions report progress through a callback that counts
-finished items (``on_progress``); :func:`progress` hands out such a callback.
+Each display names the phase of the work (``reading``, ``scoring``, ``writing`` ...), so that a
+pause says what is being waited for. Library functions report progress through a callback that
+counts finished items (``on_progress``); :func:`progress` hands out such a callback.
 """
 
 from __future__ import annotations
@@ -13,20 +14,17 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
-
-def on_terminal() -> bool:
-    """Whether stderr is a terminal a person watches (not a log file or a pipe)."""
-    return sys.stderr.isatty()
+from videoae.progress import progress_bar
 
 
 @contextmanager
 def progress(total: int, phase: str, unit: str) -> Iterator[Callable[[int], None]]:
-    """A bar of ``total`` ``unit``s for ``phase``, shown on a terminal only and removed when done.
+    """A display of ``total`` ``unit``s for ``phase``, removed from a terminal when done.
 
     Yields:
         The callback to call with the number of items just finished.
     """
-    bar = tqdm(total=total, desc=phase, unit=unit, disable=not on_terminal(), leave=False, dynamic_ncols=True)
+    bar = progress_bar(total, phase, unit)
     try:
         yield bar.update
     finally:

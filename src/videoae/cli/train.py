@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from videoae.cli.paths import check_path_names
-from videoae.cli.progress import on_terminal
 from videoae.cli.tables import metrics_table
 from videoae.errors import InvalidInputError
+from videoae.progress import PLAIN_INTERVAL_SECONDS
 from videoae.run_folder import CHECKPOINTS_DIR, SAMPLES_DIR
 
 
@@ -21,7 +21,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "periodically on the embedded test set, and write config, metrics, checkpoints and sample GIFs "
         "into the run folder. Under torchrun the same command trains with DDP.",
     )
-    train.add_argument("--preset", default=None, help="model preset: paper, seed, small (default), tiny, conv-small, conv-openstl")
+    train.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help="model preset: paper, seed, small (default), tiny, conv-small, conv-openstl; small and conv-small also bring "
+        "the training recipe they were measured with (batch, lr, precision, schedule, steps; docs/training.md), "
+        "beneath --config and --set",
+    )
     train.add_argument("--config", metavar="FILE", help="a .json/.yaml file with 'model' and 'train' sections")
     train.add_argument(
         "--set",
@@ -29,7 +36,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="change one setting, e.g. --set lr=3e-4 --set model.hidden_size=1024 (repeatable)",
+        help="change one setting, e.g. --set lr=3e-4 --set model.hidden_size=1024 (repeatable); train on your own videos "
+        "with --set data=PATH (.npy/.npz, GIF, folder of frames; a 4-D array is (T, N, H, W) unless --set layout=NTHW), "
+        "e.g. from `videoae data generate`",
     )
     train.add_argument("--out", metavar="RUN", help="run folder to create")
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
@@ -41,12 +50,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps in all")
     train.add_argument("--max-minutes", type=float, metavar="M", help="stop (and save) after M minutes of training")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
+    train.add_argument(
+        "--no-progress",
+        action="store_true",
+        help=f"no progress (a bar on a terminal; in a log, a plain line every {PLAIN_INTERVAL_SECONDS:.0f} s)",
+    )
     train.set_defaults(run=_run_train)
 
 
 def _run_config_from_args(args: argparse.Namespace):
-    from videoae.training.config import RunConfig, load_config_file, read_run_config
+    from videoae.training.config import DEFAULT_PRESET, RunConfig, load_config_file, read_run_config
+    from videoae.training.recipes import with_recipe
 
     if args.resume:
         options = {"--out": args.out, "--config": args.config, "--preset": args.preset, "--set": args.assignments}
@@ -63,7 +77,8 @@ def _run_config_from_args(args: argparse.Namespace):
         data = load_config_file(args.config) if args.config else {}
         if args.preset:
             data["model"] = args.preset
-        run = RunConfig.from_dict(data).with_overrides(args.assignments)
+        # a new run only: a resumed one keeps its saved config, recipe and all
+        run = RunConfig.from_dict(with_recipe(data, DEFAULT_PRESET)).with_overrides(args.assignments)
     limits = []
     if args.max_steps is not None:
         limits.append(f"train.max_steps={args.max_steps}")
@@ -80,8 +95,11 @@ def _run_train(args: argparse.Namespace) -> int:
     run = _run_config_from_args(args)
     run_dir = args.resume or args.out
     check_path_names(Path(run_dir), "--resume" if args.resume else "--out")  # a symlink loop is not "File exists"
-    progress = not args.no_progress and on_terminal()
-    result = train(run, run_dir, resume=bool(args.resume), resume_if_exists=args.resume_if_exists, progress=progress)
+    if not args.resume and is_main:
+        from videoae.training.recipes import expected_duration
+
+        print(f"expected: {expected_duration(run.model, run.train)}")
+    result = train(run, run_dir, resume=bool(args.resume), resume_if_exists=args.resume_if_exists, progress=not args.no_progress)
     if is_main:
         print(f"trained {result.run_dir} to step {result.step} (stopped by {result.stop_reason})")
         if result.last_eval is not None:

@@ -82,9 +82,9 @@ def _stream(response, out: BinaryIO, *, progress: bool, desc: str) -> str:  # no
     total = _content_length(response)
     bar = None
     if progress and total is not None:
-        from tqdm import tqdm  # a dependency, imported here so the library stays quiet by default
+        from videoae.progress import progress_bar
 
-        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
+        bar = progress_bar(total, f"downloading {desc}", "B", unit_scale=True)
     try:
         for chunk in iter(lambda: response.read(CHUNK_SIZE), b""):
             out.write(chunk)
@@ -139,7 +139,7 @@ def download_file(
         dest: Where the file goes; its folder is created if needed.
         md5: Expected md5 hex digest of the file.
         timeout: Seconds to wait for each connection or read before giving up on a mirror.
-        progress: Show a tqdm progress bar (on stderr) when the server announces the size.
+        progress: Show progress on stderr (a bar on a terminal, plain lines in a log) when the server announces the size.
 
     Returns:
         ``dest`` as a :class:`~pathlib.Path`.

@@ -152,11 +152,12 @@ def _standard(spec: str, num_frames: int | None, num_sequences: int | None, allo
 
 
 def _user_videos(
-    path: str, num_frames: int | None, num_sequences: int | None, allow_fewer: bool, layout: str, frame_size: tuple[int, int] | None
+    path: str, num_frames: int | None, num_sequences: int | None, allow_fewer: bool, layout: str | None, frame_size: tuple[int, int] | None
 ) -> EvaluationData:
-    from videoae.data.video_io import read_videos
+    from videoae.data.video_io import DEFAULT_LAYOUT, read_videos
 
     videos = read_videos(path, layout=layout)  # float32 (N, T, H, W)
+    layout = layout or DEFAULT_LAYOUT  # read once with the doubt's warning, not twice
     original = tuple(videos.shape[2:])
     if frame_size is not None and tuple(frame_size) != original:
         videos = read_videos(path, layout=layout, frame_size=frame_size)
@@ -197,7 +198,7 @@ def evaluation_data(
     num_sequences: int | None = None,
     num_digits: int | None = None,
     allow_fewer_frames: bool = False,
-    layout: str = "TNHW",
+    layout: str | None = None,
     frame_size: tuple[int, int] | None = None,
     root: str | Path | None = None,
     channels: int = 1,
@@ -212,7 +213,8 @@ def evaluation_data(
         num_digits: digits per sequence, for ``embedded`` only (default 2).
         allow_fewer_frames: a file with fewer than ``num_frames`` frames gives all it has instead of
             an error.
-        layout: axis order of a stored batch, as :func:`~videoae.data.video_io.read_videos`.
+        layout: axis order of a stored batch, as :func:`~videoae.data.video_io.read_videos` (None:
+            frames first, with a warning where that looks wrong).
         frame_size: (height, width) to resize a file's frames to; None keeps them.
         root: data folder of the standard test set (default ``$VIDEOAE_DATA_DIR`` or ``~/.cache/videoae``).
         channels: 1 (grayscale) or 3 (RGB), for clips of video files.

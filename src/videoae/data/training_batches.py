@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from videoae.data.datasets import PREFETCH_FACTOR, MovingMNIST, SequenceArrayDataset
 from videoae.data.digits import generator_digits
 from videoae.data.video_clips import ClipOptions, is_video_collection, training_clips
+from videoae.data.video_io import AUTO_LAYOUT
 from videoae.errors import InvalidInputError
 
 # The generator's stream is effectively endless; the dataset only needs a length.
@@ -85,10 +86,17 @@ def training_dataset(
     speed: tuple[float, float],
     digits: str,
     clips: ClipOptions | None = None,
+    layout: str = AUTO_LAYOUT,
 ) -> Dataset:
-    """The uint8 dataset named by a train config's ``data`` (see :class:`TrainConfig`): items
-    (T, C, H, W). Video files (a folder, glob, list or clip cache) are cut into clips as ``clips``
-    says (:func:`~videoae.data.video_clips.training_clips`); other data is grayscale and square."""
+    """The uint8 dataset named by a train config's ``data`` and ``layout`` (see :class:`TrainConfig`):
+    items (T, C, H, W).
+
+    Video files (a folder, glob, list or clip cache) are cut into clips as ``clips`` says
+    (:func:`~videoae.data.video_clips.training_clips`); other data is grayscale and square. With
+    ``layout="auto"`` an array is read frames first, and refused with advice where that gives more
+    frames per sequence than sequences (:func:`~videoae.data.video_io.looks_transposed`): a
+    sequences-first array read that way would train without a word on a few very long "videos".
+    """
     if is_video_collection(data) and data not in ("generator", "standard"):
         if clips is None:
             raise InvalidInputError(f"training data {data} names video files: give the clip options (frame shape, frames per clip)")
@@ -115,11 +123,17 @@ def training_dataset(
         videos = load_standard_test_set(split="train")
     else:
         from videoae.data.pixels import to_uint8
-        from videoae.data.video_io import read_videos
+        from videoae.data.video_io import DEFAULT_LAYOUT, layout_doubt, looks_transposed, read_videos
 
-        videos = to_uint8(read_videos(data))
+        videos = to_uint8(read_videos(data, layout=DEFAULT_LAYOUT if layout == AUTO_LAYOUT else layout))
+        if layout == AUTO_LAYOUT and looks_transposed(*videos.shape[:2], min_frames=num_frames):
+            raise InvalidInputError(
+                f"{layout_doubt(f'training data {data}', *videos.shape[:2])}; name its layout: "
+                "--set layout=NTHW (sequences first) or --set layout=TNHW (frames first, as read)"
+            )
     if videos.shape[1] < num_frames:
-        raise InvalidInputError(f"training data {data} has {videos.shape[1]} frames per sequence; the model needs {num_frames}")
+        hint = "; if the array is sequences first (N, T, H, W), --set layout=NTHW" if layout == AUTO_LAYOUT and len(videos) > 1 else ""
+        raise InvalidInputError(f"training data {data} has {videos.shape[1]} frames per sequence; the model needs {num_frames}{hint}")
     if videos.shape[2:] != (image_size, image_size):
         raise InvalidInputError(f"training data {data} has frames of {videos.shape[2:]}; the model expects {image_size}x{image_size}")
     return SequenceArrayDataset(videos, dtype=torch.uint8)

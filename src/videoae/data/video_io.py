@@ -49,6 +49,9 @@ from videoae.validation import is_count, quote
 logger = logging.getLogger(__name__)
 
 LAYOUTS = ("TNHW", "NTHW")
+DEFAULT_LAYOUT = "TNHW"  # frames first: mnist_test_seq.npy and `videoae data generate`
+# Training data's default: frames first, refused where that looks wrong (training_batches.py).
+AUTO_LAYOUT = "auto"
 NUMPY_SUFFIXES = (".npy", ".npz")
 ANIMATION_SUFFIXES = (".gif",)
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -101,6 +104,30 @@ def check_video_size(shape: tuple[int, ...], source: str) -> None:
             f"({4 * limit / 2**30:g} GiB as floats); use a shorter or smaller video, or raise the limit with "
             f"{MAX_VIDEO_VALUES_ENV_VAR}=N if this machine has the memory"
         )
+
+
+# A swapped reading is only doubted where it would give videos this long: every preset reads 10
+# input frames, so a batch of fewer "videos" than that, read the other way, would be of no use.
+MIN_DOUBT_FRAMES = 10
+
+
+def looks_transposed(num_videos: int, num_frames: int, min_frames: int = MIN_DOUBT_FRAMES) -> bool:
+    """Whether a batch read frames first looks like a sequences-first array read the wrong way.
+
+    A data set holds more sequences than frames per sequence (Moving MNIST: 10,000 of 20); an
+    ``(N, T, H, W)`` array, as :func:`videoae.data.moving_mnist.generate` returns, read as
+    ``(T, N, H, W)`` gives the opposite: few "videos" of many "frames". Doubted only where the
+    other reading gives videos of at least ``min_frames`` frames, the length the reader needs.
+    """
+    return 1 < num_videos < num_frames and num_videos >= min_frames
+
+
+def layout_doubt(source: str, num_videos: int, num_frames: int) -> str:
+    """What a batch read frames first holds, and what it would hold read sequences first, in words."""
+    return (
+        f"{source}: read frames first (T, N, H, W) as {num_videos} videos of {num_frames} frames; if it is sequences first "
+        f"(N, T, H, W), as generate() returns, it holds {num_frames} videos of {num_videos} frames"
+    )
 
 
 def check_layout(layout: str) -> str:
@@ -322,7 +349,7 @@ def read_container(path: str | os.PathLike[str], *, channels: int = 1, size: tup
     return decode_frames(info, np.arange(info.num_frames), channels=channels, size=size)
 
 
-def read_videos(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int, int] | int | None = None) -> np.ndarray:
+def read_videos(path: str | Path, *, layout: str | None = None, frame_size: tuple[int, int] | int | None = None) -> np.ndarray:
     """Read one or more grayscale videos from a ``.npy``/``.npz`` file, a GIF or a folder of frames.
 
     Args:
@@ -331,6 +358,7 @@ def read_videos(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int
             ``frame10``).
         layout: order of the first two axes of a stored batch: ``"TNHW"`` (frames first, the
             standard Moving MNIST file) or ``"NTHW"`` (sequences first). See the module table.
+            None reads frames first and logs a warning when the result :func:`looks_transposed`.
         frame_size: resize every frame to ``(height, width)`` (an int means square); None keeps it.
 
     Returns:
@@ -339,7 +367,8 @@ def read_videos(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int
     Raises:
         InvalidInputError: the path is missing, empty, damaged or holds something that is not video.
     """
-    layout = check_layout(layout)
+    given = layout
+    layout = check_layout(DEFAULT_LAYOUT if layout is None else layout)
     size = _check_frame_size(frame_size)
     path = Path(path)
     if path.is_dir():
@@ -363,13 +392,17 @@ def read_videos(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int
             f"{path}: unsupported file type {path.suffix or '(none)'!r}; give a video file ({' '.join(CONTAINER_SUFFIXES)}), "
             "a .npy, .npz, .gif or a folder of PNG/JPEG frames"
         )
+    if given is None and looks_transposed(*videos.shape[:2]):
+        logger.warning(
+            "%s; if so, give the layout NTHW (eval, predict, features: --layout NTHW)", layout_doubt(str(path), *videos.shape[:2])
+        )
     if size is not None:
         videos = _resize(videos, size)
     logger.debug("read %d video(s) of shape %s from %s", videos.shape[0], videos.shape[1:], path)
     return videos
 
 
-def read_video(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int, int] | int | None = None) -> np.ndarray:
+def read_video(path: str | Path, *, layout: str | None = None, frame_size: tuple[int, int] | int | None = None) -> np.ndarray:
     """Read exactly one grayscale video; see :func:`read_videos` for the accepted inputs.
 
     Args:
@@ -386,7 +419,7 @@ def read_video(path: str | Path, *, layout: str = "TNHW", frame_size: tuple[int,
     videos = read_videos(path, layout=layout, frame_size=frame_size)
     if videos.shape[0] != 1:
         raise InvalidInputError(
-            f"{path}: holds {videos.shape[0]} videos of {videos.shape[1]} frames (read as layout {layout}); "
+            f"{path}: holds {videos.shape[0]} videos of {videos.shape[1]} frames (read as layout {layout or DEFAULT_LAYOUT}); "
             "use read_videos() to read them all, or pass the layout the file is stored in"
         )
     return videos[0]

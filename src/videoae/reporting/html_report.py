@@ -20,7 +20,7 @@ from pathlib import Path
 from videoae import __version__
 from videoae.atomic import write_atomically
 from videoae.errors import InvalidInputError
-from videoae.evaluation.evaluate import BASELINE_DESCRIPTIONS
+from videoae.evaluation.evaluate import BASELINE_DESCRIPTIONS, baseline_verdict
 from videoae.evaluation.metrics import UNITS
 from videoae.models.checkpoint import read_checkpoint
 from videoae.run_folder import (
@@ -135,8 +135,20 @@ def _metrics_section(evaluation: Mapping | None, source: str) -> str:
         "<h2>Evaluation</h2>"
         f'<p class="note">From {_e(source)}. {scope}Predictions and baselines are scored on the frames after the '
         "input; reconstructions on the input frames. Lower is better for cross-entropy, MSE and MAE; higher for SSIM "
-        "and PSNR. All values are per-frame means over frames and sequences.</p>" + _table(header, body) + f'<ul class="note">{legend}</ul>'
+        "and PSNR. All values are per-frame means over frames and sequences.</p>"
+        + _table(header, body)
+        + _verdict(evaluation)
+        + f'<ul class="note">{legend}</ul>'
     )
+
+
+def _verdict(evaluation: Mapping) -> str:
+    """Which baselines the prediction beats, in words (a damaged evaluation gets none)."""
+    try:
+        lines = baseline_verdict(dict(evaluation))
+    except (KeyError, TypeError, ValueError):
+        return ""
+    return "".join(f'<p class="verdict">{_e(line.strip())}</p>' for line in lines)
 
 
 def _training_section(records: list[dict], steps: dict[str, int]) -> str:

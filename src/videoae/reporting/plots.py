@@ -238,8 +238,9 @@ def plot_training_curves(records: list[dict], path: str | os.PathLike[str], *, t
             values=values,
         )
     all_steps = [step for steps, _ in [*losses.values(), rates, *evaluations.values()] for step in steps]
-    if min(all_steps) == max(all_steps):  # one step: give it a readable axis around it
-        loss_axes.set_xlim(min(all_steps) - 0.5, max(all_steps) + 0.5)
+    if min(all_steps) == max(all_steps):  # one step: show it against the run from step 0, not alone
+        step = max(all_steps)
+        loss_axes.set_xlim(*((0.0, step * 1.1) if step > 0 else (-0.5, 0.5)))
     # a title holds a user's folder name: "$" would start matplotlib's mathtext (and can fail to parse)
     figure.suptitle((title or "videoae training").replace("$", r"\$"))
     return save_figure(figure, path)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videoae.data.video_io import AUTO_LAYOUT, LAYOUTS
 from videoae.errors import InvalidInputError
 from videoae.models.config import ModelConfig, preset
 from videoae.run_folder import CONFIG_FILE
@@ -36,6 +37,8 @@ PRECISIONS = ("fp32", "bf16", "auto")
 # The settings a run may change when it continues (with --resume's --max-steps and --max-minutes,
 # or a new limit in a requeued job's command); any other change would make it another run.
 RUN_LIMITS = ("max_steps", "max_minutes")
+TRAIN_LAYOUTS = (AUTO_LAYOUT, *LAYOUTS)
+DEFAULT_PRESET = "small"  # the model of a run that names none
 # Per-process seeds add multiples of a stride to the seed; torch seeds must fit in 64 bits.
 MAX_SEED = 2**62
 # DataLoader worker processes per training process: each is a forked process, so a typo of 10**6
@@ -58,6 +61,10 @@ class TrainConfig:
     fps: float = 0.0
     eval_data: str = ""  # held-out videos scored while training; "": eval_fraction of data's videos
     eval_fraction: float = 0.1
+    # axis order of a 4-D array file: TNHW (frames first, mnist_test_seq.npy's), NTHW (sequences
+    # first, generate()'s), or auto: frames first, but an array that then has more frames per
+    # sequence than sequences is refused until its layout is named
+    layout: str = AUTO_LAYOUT
     digits: str = "train"  # generator digits: bundled split, "mnist", or a digit file
     num_digits: int = 2
     speed: tuple[float, float] = (0.1, 0.1)  # generator step per frame (the paper: 0.1)
@@ -99,6 +106,7 @@ class TrainConfig:
         checks = [
             (0 <= self.seed <= MAX_SEED, f"seed must be in [0, {MAX_SEED}]"),
             (self.num_digits >= 1, "num_digits must be >= 1"),
+            (self.layout in TRAIN_LAYOUTS, f"layout must be one of {', '.join(TRAIN_LAYOUTS)}"),
             (len(self.speed) == 2 and 0 <= self.speed[0] <= self.speed[1], "speed must be [low, high] with 0 <= low <= high"),
             (0 <= self.num_workers <= MAX_NUM_WORKERS, f"num_workers must be in [0, {MAX_NUM_WORKERS}]"),
             (self.frame_step >= 1, "frame_step must be >= 1"),
@@ -136,7 +144,7 @@ class TrainConfig:
 class RunConfig:
     """A model config and a train config: everything a run needs, saved as RUN/config.json."""
 
-    model: ModelConfig = field(default_factory=lambda: preset("small"))
+    model: ModelConfig = field(default_factory=lambda: preset(DEFAULT_PRESET))
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
@@ -165,12 +173,12 @@ class RunConfig:
         unknown = sorted(set(data) - {"model", "train"}, key=str)
         if unknown:
             raise InvalidInputError(f"unknown config section(s): {', '.join(map(quote_name, unknown))}; use 'model' and 'train'")
-        model_data = data.get("model", "small")
+        model_data = data.get("model", DEFAULT_PRESET)
         if isinstance(model_data, str):
             model = preset(model_data)
         elif isinstance(model_data, dict):
             model_data = dict(model_data)
-            base = preset(model_data.pop("preset", "small"))
+            base = preset(model_data.pop("preset", DEFAULT_PRESET))
             model = ModelConfig.from_dict({**base.to_dict(), **model_data})  # keys checked there, whatever their type
         else:
             raise InvalidInputError("config 'model' must be a preset name or a mapping of model settings")

@@ -226,6 +226,7 @@ class _Trainer:
             speed=self.config.speed,
             digits=self.config.digits,
             clips=run.clip_options(),
+            layout=self.config.layout,
         )
         torch.manual_seed(self.config.seed)  # the same initial weights on every process
         self.model = CompositeModel(run.model).to(dist.device)
@@ -497,10 +498,13 @@ class _Trainer:
                     if reason != _GO_ON:
                         break
                 vote.finish()
+                logged_now = reason == _OUT_OF_TIME and self.window_steps > 0
+                if logged_now:
+                    self._log(bar)  # the steps since the last log line: a short run still logs its loss
                 bar.close()
                 if reason == _OUT_OF_TIME and self.step % config.eval_every:
                     self._evaluate()
-                if saved_at != self.step:
+                if saved_at != self.step or logged_now:  # a saved logging interval must not outlive its log line
                     self._save(LAST_CHECKPOINT)
         except KeyboardInterrupt:
             # A second Ctrl-C, mid-step: the state may be half-updated, so nothing is saved.

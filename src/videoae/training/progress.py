@@ -1,11 +1,15 @@
-"""The training progress bar: it follows whichever limit ends the run.
+"""The training progress display: it follows whichever limit ends the run.
 
-A run bounded by steps shows steps done of ``max_steps``, with tqdm's own rate and ETA. A run with
+A run bounded by steps shows steps done of ``max_steps``, with the rate and time left. A run with
 a time budget (``max_minutes``) shows the fraction of the budget used (or of the steps, whichever
-is further along), the elapsed time and an ETA that never exceeds what is left of the budget, with
-the step count, loss and sequences per second beside it::
+is further along), the elapsed time and a time left that never exceeds what is left of the budget,
+with the step count, loss and sequences per second beside it. On a terminal::
 
     train  37%|███▋      | 02:58<05:02 of 08:00, step 4985, loss 512.3, 45.1 seq/s
+
+and in a log or a pipe, every half minute (:mod:`videoae.progress` decides which)::
+
+    train: 37%, 02:58 elapsed of 08:00, 05:02 left, step 4985, loss 512.3, 45.1 seq/s
 """
 
 from __future__ import annotations
@@ -14,18 +18,10 @@ import time
 
 from tqdm import tqdm
 
+from videoae.progress import PlainProgress, progress_bar
+
 BAR_UNITS = 1000  # resolution of a time-budget bar
 REDRAW_SECONDS = 0.5  # how often the budget bar's text is rebuilt
-
-
-class _BudgetBar(tqdm):
-    """A tqdm bar whose text after the bar is ``budget_text`` (tqdm's postfix would start with a comma)."""
-
-    budget_text = ""
-
-    @property
-    def format_dict(self) -> dict:
-        return {**super().format_dict, "budget": self.budget_text}
 
 
 class TrainingProgress:
@@ -36,7 +32,7 @@ class TrainingProgress:
         max_steps: the step at which the run ends.
         max_minutes: the run's time budget from ``started`` (0: none, the steps bound the run).
         started: ``time.monotonic()`` when the budget began.
-        enabled: draw the bar (on stderr).
+        enabled: show progress (on stderr: a bar on a terminal, plain lines in a log).
     """
 
     def __init__(self, *, step: int, max_steps: int, max_minutes: float, started: float, enabled: bool) -> None:
@@ -47,15 +43,10 @@ class TrainingProgress:
         self._drawn = 0.0
         self._step: int | None = None
         if self.budget > 0:
-            self.bar = _BudgetBar(
-                total=BAR_UNITS,
-                disable=not enabled,
-                desc="train",
-                dynamic_ncols=True,
-                bar_format="{desc} {percentage:3.0f}%|{bar}| {budget}",
-            )
+            self.bar = progress_bar(BAR_UNITS, "train", enabled=enabled, show_counts=False, leave=True)
         else:
-            self.bar = tqdm(total=max_steps, initial=step, disable=not enabled, desc="train", unit="step", dynamic_ncols=True)
+            self.bar = progress_bar(max_steps, "train", "step", enabled=enabled, initial=step, leave=True)
+        self.plain = isinstance(self.bar, PlainProgress)
 
     def update(self, step: int) -> None:
         """Record that ``step`` steps are done."""
@@ -71,12 +62,15 @@ class TrainingProgress:
         self._drawn = now
         elapsed = now - self.started
         fraction, remaining, steps_bound = self.estimate(step, elapsed)
-        text = f"{_clock(elapsed)}<{_clock(remaining)} of {_clock(self.budget)}, step {step}"
+        if self.plain:
+            text = f"{_clock(elapsed)} elapsed of {_clock(self.budget)}, {_clock(remaining)} left, step {step}"
+        else:
+            text = f"{_clock(elapsed)}<{_clock(remaining)} of {_clock(self.budget)}, step {step}"
         if steps_bound:
             text += f"/{self.max_steps}"
         if self.loss is not None:
             text += f", loss {self.loss:.1f}, {self.seq_per_s:.1f} seq/s"
-        self.bar.budget_text = text
+        self.bar.set_text(text)
         self.bar.update(round(fraction * BAR_UNITS) - self.bar.n)
 
     def estimate(self, step: int, elapsed: float) -> tuple[float, float, bool]:
@@ -95,7 +89,7 @@ class TrainingProgress:
         """The latest logged loss and throughput, shown beside the bar."""
         self.loss, self.seq_per_s = loss, seq_per_s
         if self.budget <= 0:
-            self.bar.set_postfix(loss=f"{loss:.1f}", seq_s=f"{seq_per_s:.1f}")
+            self.bar.set_postfix_str(f"loss {loss:.1f}, {seq_per_s:.1f} seq/s")
 
     def close(self) -> None:
         """Draw the last state (the throttled bar may be up to half a second behind), then end the bar."""
