@@ -71,7 +71,7 @@ def test_predict_reads_an_mp4_and_writes_one_it_reads_back(trained_run, tmp_path
     assert main(["predict", str(trained_run), str(written), "-o", str(tmp_path / "again")]) == 0
     capsys.readouterr()
     assert main(["predict", str(trained_run), str(written), "-o", str(tmp_path / "out")]) == 2
-    assert "would overwrite the input" in capsys.readouterr().err
+    assert "would replace the input" in capsys.readouterr().err
     assert read_video(written).shape == (20, 64, 64)  # untouched
 
 

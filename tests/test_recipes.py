@@ -20,7 +20,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[RunConfig]:
     """The run configs `videoae train` would train with (nothing is trained)."""
     runs: list[RunConfig] = []
 
-    def fake_train(run, run_dir, *, resume=False, progress=True):
+    def fake_train(run, run_dir, *, resume=False, resume_if_exists=False, progress=True):
         runs.append(run)
         return TrainResult(Path(run_dir), run.train.max_steps, "max_steps", None, None)
 

@@ -283,11 +283,13 @@ def _arrange(array: np.ndarray, layout: str, source: str) -> np.ndarray:
     )
 
 
-def layout_hint(path: str | Path, num_videos: int, num_frames: int, layout: str) -> str:
+def layout_hint(path: str | Path, num_videos: int, num_frames: int, layout: str | None) -> str:
     """For a message about the frame count of what was read from ``path``: how the layout split
-    an array file's first two axes, and the other layout to try; "" for files without a layout."""
+    an array file's first two axes (None: the default's), and the other layout to try; "" for
+    files without a layout."""
     if not isinstance(path, (str, Path)) or Path(path).suffix.lower() not in NUMPY_SUFFIXES:
         return ""
+    layout = layout or DEFAULT_LAYOUT
     other = next(name for name in LAYOUTS if name != layout)
     order = "frames first (T, N, ...)" if other == "TNHW" else "videos first (N, T, ...)"
     return f" (read with --layout {layout} as {num_videos:,} video(s) of {num_frames:,} frames; if the file stores {order}, pass --layout {other})"
