@@ -149,23 +149,33 @@ def test_two_nodes_with_c10d_rendezvous_train_like_one_process_with_the_same_glo
 
 @pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)], ids=["2-then-1", "1-then-2"])
 def test_a_run_resumed_by_another_number_of_processes_continues_the_same_stream(tmp_path: Path, first: int, then: int) -> None:
-    # log lines every 4 steps; a time limit stops the first part within the first interval
+    # log lines every 4 steps; SIGTERM stops the first part at some step, most likely inside an interval
     train = [*TRAIN, "--set", "log_every=4"]
-
-    def launch(processes: int, arguments: list[str]) -> None:
-        if processes == 1:
-            assert main(arguments) == 0
-        else:
-            run([*torchrun(nproc=processes), *arguments])
-
-    launch(1, [*train, "--max-steps", "12", "--out", str(tmp_path / "straight")])
-    launch(first, [*train, "--max-steps", "12", "--max-minutes", "0.0001", "--out", str(tmp_path / "changed")])
-    assert read_checkpoint(tmp_path / "changed" / LAST_CHECKPOINT).step in (1, 2), "stopped inside the first logging interval"
-    launch(then, ["train", "--resume", str(tmp_path / "changed"), "--max-steps", "12", "--max-minutes", "0", "--no-progress"])
-    assert_same_weights(tmp_path / "straight", tmp_path / "changed", exact=False)
-    straight, changed = logged_losses(tmp_path / "straight"), logged_losses(tmp_path / "changed")
-    assert straight.keys() == changed.keys() == {4, 8, 12}
-    assert changed == pytest.approx(straight, rel=1e-4), "the interval across the change logs the same mean"
+    changed = tmp_path / "changed"
+    launcher = torchrun(nproc=first) if first > 1 else [sys.executable, "-m", "videoae"]
+    process = subprocess.Popen(
+        [*launcher, *train, "--max-steps", "100000", "--out", str(changed)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    wait_for_checkpoint(changed, process, at_least=6)
+    os.killpg(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=TIMEOUT)
+    stopped_at = read_checkpoint(changed / LAST_CHECKPOINT).step
+    end = (stopped_at // 4 + 2) * 4
+    resume = ["train", "--resume", str(changed), "--max-steps", str(end), "--no-progress"]
+    if then == 1:
+        assert main(resume) == 0
+    else:
+        run([*torchrun(nproc=then), *resume])
+    assert main([*train, "--max-steps", str(end), "--out", str(tmp_path / "straight")]) == 0
+    assert_same_weights(tmp_path / "straight", changed, exact=False)
+    straight, resumed = logged_losses(tmp_path / "straight"), logged_losses(changed)
+    assert straight.keys() == resumed.keys() == set(range(4, end + 1, 4))
+    assert resumed == pytest.approx(straight, rel=1e-4), f"stopped at {stopped_at}: the interval across the change logs the same mean"
 
 
 def _launch_ranks(command: list[str], world_size: int) -> list[subprocess.Popen]:
