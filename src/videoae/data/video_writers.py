@@ -235,6 +235,9 @@ def write_mp4(path: str | Path, frames: np.ndarray, *, fps: float = 10.0) -> Pat
             # 4:2:0 needs even sides; odd ones keep every chroma sample instead
             stream.pix_fmt = "yuv420p" if height % 2 == 0 and width % 2 == 0 else "yuv444p"
             stream.options = {"crf": str(MP4_CRF)}
+            # a keyframe every second, as phones and streaming sites write: a clip anywhere in the
+            # file is reached by decoding at most a second of frames (libx264's default is 10 s)
+            stream.codec_context.gop_size = max(1, round(fps))
             for frame in pixels:
                 for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=source_format)):
                     container.mux(packet)
