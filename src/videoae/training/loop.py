@@ -497,7 +497,6 @@ class _Trainer:
                     reason = vote.cast(wish)
                     if reason != _GO_ON:
                         break
-                vote.finish()
                 logged_now = reason == _OUT_OF_TIME and self.window_steps > 0
                 if logged_now:
                     self._log(bar)  # the steps since the last log line: a short run still logs its loss
