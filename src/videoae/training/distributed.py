@@ -137,11 +137,21 @@ def _join(backend: str) -> None:
     dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world_size, timeout=PROCESS_GROUP_TIMEOUT)
 
 
-def teardown(state: DistState) -> None:
-    """Leave the process group, if this process joined one (never blocks on a dead peer)."""
-    if state.enabled and dist.is_initialized():
-        with contextlib.suppress(Exception):  # leaving after a peer died must not raise over the real error
-            dist.destroy_process_group()
+def teardown(state: DistState, *, together: bool) -> None:
+    """Leave the process group, if this process joined one.
+
+    Args:
+        together: every process is known to leave at this point (a run that ended, a stop they
+            voted for, a refusal they agreed on). They then wait for each other before closing
+            their connections: one closing while another still used its end aborted the other
+            in gloo (1 refused start in 10). Otherwise nothing waits, so nothing can hang on a
+            peer that is elsewhere; the connections close with the process.
+    """
+    if not (state.enabled and dist.is_initialized() and together):
+        return
+    with contextlib.suppress(Exception):  # leaving must not raise over the real error
+        dist.barrier(group=state.control_group)
+        dist.destroy_process_group()
 
 
 @contextlib.contextmanager

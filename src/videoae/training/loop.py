@@ -58,6 +58,7 @@ LOG_WINDOW = "log_window"  # checkpoint entries of the logging interval in progr
 # Checkpoint entries of each process's CUDA generator, which draws scheduled sampling and dropout
 # on a GPU: without it a run resumed on CUDA would draw other numbers than one that never stopped.
 CUDA_RNG = "cuda_rng"
+AGREED = "agreed_by_all"  # set on an error that every process raises at the same point
 WORLD_SIZE = "world_size"  # checkpoint metadata: the number of processes that saved it
 MAX_WORLD_SIZE = 1 << 20
 EXIT_INTERRUPTED = 130
@@ -111,13 +112,19 @@ def train(
         PeerLost: another process of the group died (the run folder stays resumable).
     """
     state = distributed.setup(run.train.device)
+    together = False  # whether every process leaves at this point
     try:
         # the run folder's lock and the metrics log are released however the run ends
         with training_settings(state.device), contextlib.ExitStack() as cleanup:
             trainer = _Trainer(run, Path(run_dir), state, cleanup, resume=resume, resume_if_exists=resume_if_exists, progress=progress)
-            return trainer.run()
+            result = trainer.run()
+        together = True
+        return result
+    except (TrainingInterrupted, VideoAEError, OSError) as err:
+        together = isinstance(err, TrainingInterrupted) or getattr(err, AGREED, False)
+        raise
     finally:
-        distributed.teardown(state)
+        distributed.teardown(state, together=together)
 
 
 def _training_state(checkpoint: Checkpoint, rank: int, world_size: int) -> dict:
@@ -274,9 +281,10 @@ class _Trainer:
                 raise
             error = err
         if distributed.any_process(self.dist, error is not None):
-            if error is not None:
-                raise error
-            raise RefusedElsewhere("another process of the group could not start; its message says why")
+            if error is None:
+                error = RefusedElsewhere("another process of the group could not start; its message says why")
+            setattr(error, AGREED, True)
+            raise error
         return result
 
     # -- files ----------------------------------------------------------------------------------
