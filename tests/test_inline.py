@@ -144,3 +144,10 @@ def test_show_is_on_the_front_door():
     assert isinstance(videoae.show(np.zeros((2, 8, 8), dtype=np.uint8)), Animation)
     with pytest.raises(AttributeError):
         videoae.no_such_function  # noqa: B018
+
+
+def test_an_animation_too_large_for_a_notebook_is_refused_with_what_to_show_instead():
+    many = np.zeros((2000, 20, 64, 64), dtype=np.uint8)  # 164 million pixel values
+    with pytest.raises(InvalidInputError, match=r"more than a notebook shows well .* show fewer videos \(videos\[:16\]\)"):
+        videoae.show(many)
+    assert videoae.show(many[:16]).num_frames == 20

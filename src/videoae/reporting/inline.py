@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from videoae.data.pixels import to_uint8
 from videoae.data.video_io import read_videos
 from videoae.data.video_writers import GIF_TIME_UNIT_MS, gif_bytes, write_gif, write_mp4
 from videoae.errors import InvalidInputError
-from videoae.reporting.comparison import DEFAULT_FRAME_MS, comparison_panels
+from videoae.reporting.comparison import DEFAULT_FRAME_MS, MAX_SCALE, comparison_panels
 from videoae.reporting.frames import sequence_grid, to_numpy
 from videoae.validation import check_int
 
@@ -47,6 +48,9 @@ GREY_CHANNELS = 1
 DEFAULT_ZOOM = 2
 ZOOM_BELOW_PX = 320
 MAX_ZOOM = 8
+# A notebook keeps its outputs in the page and the file: beyond this many pixel values (about 20
+# frames of 1,800 x 1,800) an animation is refused with what to show instead.
+MAX_SHOWN_VALUES = 2**26
 # The names of the panels a comparison takes, and the other names a model's output gives them.
 PANEL_KEYS = {"inputs": "inputs", "input": "inputs", "truth": "truth", "reconstruction": "reconstruction", "prediction": "prediction"}
 SAVE_SUFFIXES = (".gif", ".mp4")
@@ -129,24 +133,35 @@ def _picture_layout(array: np.ndarray, *, batch: bool) -> np.ndarray:
     return array
 
 
+def _check_size(shape: tuple[int, ...]) -> None:
+    """Refuse an animation too large for a notebook's page (before it is drawn, where possible)."""
+    count = math.prod(shape)
+    if count > MAX_SHOWN_VALUES:
+        raise InvalidInputError(
+            f"an animation of shape {tuple(shape)} holds {count:,} pixel values, more than a notebook shows well "
+            f"({MAX_SHOWN_VALUES:,}); show fewer videos (videos[:16]), fewer frames or smaller ones"
+        )
+
+
 def _frames_of_array(array: np.ndarray, columns: int | None, scale: int) -> np.ndarray:
     """The frames that show an array: one video as it is, a batch as a grid."""
+    shape_error = InvalidInputError(f"{WHAT_SHOW_TAKES}; got an array of shape {array.shape}")
     if array.ndim < 3 or 0 in array.shape:
-        raise InvalidInputError(f"{WHAT_SHOW_TAKES}; got an array of shape {array.shape}")
-    is_video = array.ndim == 3 or (array.ndim == 4 and (array.shape[1] in (GREY_CHANNELS, COLOUR_CHANNELS) or array.shape[-1] == 3))
-    if is_video:
-        video = _picture_layout(array, batch=False)
-        frames = to_uint8(video)
+        raise shape_error
+    _check_size((*array.shape, scale, scale))  # a grid holds about as many pixels as its videos
+    channels_first = array.ndim == 4 and array.shape[1] in (GREY_CHANNELS, COLOUR_CHANNELS)
+    if array.ndim == 3 or channels_first or (array.ndim == 4 and array.shape[-1] == COLOUR_CHANNELS):
+        frames = to_uint8(_picture_layout(array, batch=False))  # (T, H, W) or (T, H, W, 3)
     elif array.ndim in (4, 5):
         videos = to_uint8(_picture_layout(array, batch=True))  # (B, T, H, W) or (B, T, H, W, 3)
-        if videos.ndim == 5 and videos.shape[-1] != COLOUR_CHANNELS:
-            raise InvalidInputError(f"{WHAT_SHOW_TAKES}; got an array of shape {array.shape}")
-        if videos.ndim == 5:  # each colour channel laid out as a grey grid, then stacked
+        if videos.ndim == 4:
+            frames = sequence_grid(videos, columns=columns)
+        elif videos.shape[-1] == COLOUR_CHANNELS:  # each colour channel laid out as a grey grid, then stacked
             frames = np.stack([sequence_grid(videos[..., c], columns=columns) for c in range(COLOUR_CHANNELS)], axis=-1)
         else:
-            frames = sequence_grid(videos, columns=columns)
+            raise shape_error
     else:
-        raise InvalidInputError(f"{WHAT_SHOW_TAKES}; got an array of shape {array.shape}")
+        raise shape_error
     return frames.repeat(scale, axis=1).repeat(scale, axis=2) if scale > 1 else frames
 
 
@@ -195,6 +210,8 @@ def show(
     """
     frame_ms = check_int("frame_ms", frame_ms, GIF_TIME_UNIT_MS)
     scale = check_int("scale", scale, 1)
+    if scale > MAX_SCALE:
+        raise InvalidInputError(f"scale must be from 1 to {MAX_SCALE}, got {scale}")
     if zoom is not None:
         zoom = check_int("zoom", zoom, 1)
         if zoom > MAX_ZOOM:
@@ -212,6 +229,7 @@ def show(
         frames = _frames_of_array(to_numpy(video), columns, scale)
     else:
         raise InvalidInputError(f"{WHAT_SHOW_TAKES}; got a {type(video).__name__}")
+    _check_size(frames.shape)
     if zoom is None:
         zoom = DEFAULT_ZOOM if frames.shape[2] < ZOOM_BELOW_PX else 1
     return Animation(frames=frames, frame_ms=frame_ms, title=title, zoom=zoom)
