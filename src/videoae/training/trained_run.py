@@ -33,8 +33,8 @@ class TrainedRun:
     """A run trained by :func:`train`.
 
     Attributes:
-        model: the run's best checkpoint (its last where no evaluation was better), in eval mode:
-            what ``videoae.load(run_dir)`` gives.
+        model: the run's best checkpoint (its last where no evaluation was better), in eval mode,
+            on the device it trained on: what ``videoae.load(run_dir, device=...)`` gives.
         metrics: the run's last evaluation on held-out sequences, with the baselines beside the
             model (the layout of ``videoae eval --json``), or None when it never evaluated.
         run_dir: the run folder.
@@ -107,5 +107,5 @@ def train(
             f"or videoae train --resume {run_dir}, or give another out"
         )
     result = train_run(run, run_dir, resume_if_exists=resume, progress=progress)
-    model = load_model(result.run_dir)
+    model = load_model(result.run_dir, device=run.train.device)  # where it trained: a GPU's model stays there
     return TrainedRun(model=model, metrics=result.last_eval, run_dir=result.run_dir, step=result.step, stop_reason=result.stop_reason)
