@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from videoae.data.moving_mnist import generate
 from videoae.errors import InvalidInputError
 from videoae.models.checkpoint import read_checkpoint
 from videoae.run_folder import CONFIG_FILE, LAST_CHECKPOINT
+from videoae.training.loop import TrainingInterrupted
 from videoae.training.recipes import RECIPES
 
 # The flat demo's model and recipe: its steps take milliseconds (conv-small's first bf16 steps take
@@ -88,3 +91,21 @@ def test_bad_settings_get_one_line_before_any_folder_is_made(tmp_path, settings,
         videoae.train("conv-small", out=tmp_path / "never", **settings)
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "never").exists()
+
+
+def test_an_interrupted_kernel_saves_and_says_how_to_continue_from_python(tmp_path, monkeypatch):
+    import videoae.training.loop as loop
+
+    class InterruptAtStep3(loop.TrainingProgress):
+        def update(self, step: int) -> None:
+            super().update(step)
+            if step == 3:  # what Jupyter's "interrupt the kernel" sends
+                os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(loop, "TrainingProgress", InterruptAtStep3)
+    settings = {"max_steps": 10, "batch_size": 2, "num_workers": 0, **QUICK}
+    with pytest.raises(TrainingInterrupted, match=r"interrupted after step 3 .*in Python: the same videoae.train call with resume=True"):
+        videoae.train("tiny", out=tmp_path / "run", **settings)
+    assert read_checkpoint(tmp_path / "run" / LAST_CHECKPOINT, load_optimizer=False).step == 3
+    monkeypatch.undo()
+    assert videoae.train("tiny", out=tmp_path / "run", resume=True, **settings).step == 10

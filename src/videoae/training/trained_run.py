@@ -21,6 +21,7 @@ from videoae.models import CompositeModel
 from videoae.models.checkpoint import load_model
 from videoae.run_folder import started_run_files
 from videoae.training.config import load_config_file
+from videoae.training.loop import TrainingInterrupted
 from videoae.training.loop import train as train_run
 from videoae.training.recipes import new_run_config
 
@@ -106,6 +107,11 @@ def train(
             f"{run_dir} already holds a run ({started[0]}); continue it with videoae.train(..., resume=True) "
             f"or videoae train --resume {run_dir}, or give another out"
         )
-    result = train_run(run, run_dir, resume_if_exists=resume, progress=progress)
+    try:
+        result = train_run(run, run_dir, resume_if_exists=resume, progress=progress)
+    except TrainingInterrupted as stopped:  # an interrupted kernel: say how to go on from Python too
+        raise TrainingInterrupted(
+            f"{stopped}; in Python: the same videoae.train call with resume=True", exit_code=stopped.exit_code
+        ) from None
     model = load_model(result.run_dir, device=run.train.device)  # where it trained: a GPU's model stays there
     return TrainedRun(model=model, metrics=result.last_eval, run_dir=result.run_dir, step=result.step, stop_reason=result.stop_reason)
