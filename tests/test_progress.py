@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import sys
+import types
 
+import numpy as np
 import pytest
 
 import videoae.progress
@@ -92,3 +95,98 @@ def test_bytes_are_counted_with_binary_prefixes_in_a_log(clock):
     clock.now += 31
     bar.update(2**20)
     assert log.getvalue().startswith("downloading mnist_test_seq.npy: 1.00M/8.00M B (12%), 00:31 elapsed, 03:37 left")
+
+
+# -- where progress shows: a notebook, or wherever a command asks ----------------------------------
+
+
+class ZMQInteractiveShell:
+    """Stands for the shell of a Jupyter kernel (IPython's class of that name)."""
+
+
+class Shell(ZMQInteractiveShell):
+    """Colab's kernel shell: a subclass under another name."""
+
+
+class TerminalInteractiveShell:
+    """IPython in a terminal: not a notebook."""
+
+
+def fake_ipython(monkeypatch: pytest.MonkeyPatch, shell: object | None) -> None:
+    module = types.ModuleType("IPython")
+    module.get_ipython = lambda: shell
+    monkeypatch.setitem(sys.modules, "IPython", module)
+
+
+@pytest.mark.parametrize(
+    ("shell", "notebook"),
+    [(ZMQInteractiveShell(), True), (Shell(), True), (TerminalInteractiveShell(), False), (None, False)],
+)
+def test_a_kernels_shell_is_a_notebook_colabs_subclass_included(monkeypatch, shell, notebook):
+    fake_ipython(monkeypatch, shell)
+    assert videoae.progress.in_notebook() is notebook
+    assert videoae.progress.shows_progress(None) is notebook
+    assert videoae.progress.shows_progress(True) and not videoae.progress.shows_progress(False)
+
+
+def test_a_script_is_not_a_notebook(monkeypatch):
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    assert not videoae.progress.in_notebook()
+
+
+@pytest.fixture()
+def every_update_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain line at every update, so that any display at all would show in stderr."""
+    monkeypatch.setattr(videoae.progress, "PLAIN_INTERVAL_SECONDS", 0.0)
+
+
+@pytest.fixture()
+def library_calls():
+    """Scoring, encoding and training called from Python, each on a few sequences or steps."""
+    from videoae.data.evaluation_sets import evaluation_data
+    from videoae.evaluation.evaluate import evaluate, evaluate_data
+    from videoae.evaluation.predict import encoder_features
+    from videoae.models import build_model
+    from videoae.training.config import RunConfig
+    from videoae.training.loop import train
+
+    model = build_model("tiny", hidden_size=8, frame_shape=(1, 16, 16), num_input_frames=3, num_future_frames=2)
+    videos = (np.arange(6 * 5 * 16 * 16) % 251).astype(np.uint8).reshape(6, 5, 16, 16)
+    embedded = evaluation_data("embedded", num_frames=20, num_sequences=4)
+    run = RunConfig.from_dict(
+        {"model": {"preset": "tiny", "hidden_size": 8}, "train": {"batch_size": 2, "eval_sequences": 2, "num_workers": 0, "max_steps": 2}}
+    )
+    counter = iter(range(100))
+    return {
+        "scoring": lambda **kw: evaluate(model, videos, num_input_frames=3, batch_size=2, **kw),
+        "scoring the embedded test set": lambda **kw: evaluate_data(None, embedded, batch_size=2, **kw),
+        "encoding videos": lambda **kw: encoder_features(model, videos, batch_size=2, **kw),
+        "train": lambda tmp_path, **kw: train(run, tmp_path / f"run{next(counter)}", **kw),
+    }
+
+
+def call(library_calls, name: str, tmp_path, **kw):
+    return library_calls[name](tmp_path, **kw) if name == "train" else library_calls[name](**kw)
+
+
+CALLS = ["scoring", "scoring the embedded test set", "encoding videos", "train"]
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_called_from_a_script_the_library_stays_quiet_unless_asked(library_calls, name, tmp_path, capsys, every_update_writes):
+    assert not videoae.progress.in_notebook()  # pytest is a script, not a kernel
+    call(library_calls, name, tmp_path)
+    assert capsys.readouterr().err == ""
+    call(library_calls, name, tmp_path, progress=True)  # asked: plain lines, as in a command's log
+    assert f"{name}: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_called_from_a_notebook_the_library_shows_a_bar(library_calls, name, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(videoae.progress, "in_notebook", lambda: True)
+    call(library_calls, name, tmp_path)
+    shown = capsys.readouterr().err
+    # tqdm.auto's bar (a text bar here: this process is no kernel, so tqdm.auto chose its text form)
+    assert name in shown and "%|" in shown
+    call(library_calls, name, tmp_path, progress=False)
+    assert capsys.readouterr().err == ""

@@ -10,8 +10,23 @@ if TYPE_CHECKING:
     import torch
 
     from videoae.models.composite import CompositeModel
+    from videoae.reporting.inline import show
+    from videoae.training.trained_run import train
 
 __version__ = "0.1.0"
+__all__ = ["load", "show", "train"]
+
+# The front door's other functions, imported when first used, so that ``import videoae`` stays
+# light: ``videoae.show`` (an inline animation) and ``videoae.train`` (a run from Python).
+_LAZY = {"show": "videoae.reporting.inline", "train": "videoae.training.trained_run"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'videoae' has no attribute {name!r}")
 
 
 def load(path: str | Path, *, device: str | torch.device = "cpu") -> CompositeModel:

@@ -1,18 +1,24 @@
 """Progress of long loops, fitted to where it goes: the one helper every long loop uses.
 
 - On a terminal: a tqdm bar, redrawn in place (removed when done unless asked to stay).
-- In a notebook: tqdm.auto's widget (the same code path; tqdm.auto picks it).
+- In a notebook: tqdm.auto's widget where ipywidgets is installed, its text bar otherwise (the
+  same code path; tqdm.auto picks it).
 - In a log file or a pipe: one plain line every :data:`PLAIN_INTERVAL_SECONDS` (what is done, the
   time elapsed and the time left), and never a carriage return, so a log stays readable.
 
 Training, scoring, generating, encoding and downloading all make their display with
-:func:`progress_bar`, so this module alone decides how progress looks.
+:func:`progress_bar`, so this module alone decides how progress looks. The commands always show
+progress; the library's functions, called from Python, show it only in a notebook, where a cell
+would otherwise be silent for minutes, and stay quiet in scripts and their logs
+(:func:`shows_progress` decides, :func:`progress_callback` makes the display).
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol, TextIO
 
 from tqdm.auto import tqdm
@@ -37,11 +43,23 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
-def _in_notebook() -> bool:
-    """Whether this process is a Jupyter kernel (its output shows widgets, not a terminal)."""
-    ipython = sys.modules.get("IPython")
+# The shell class of a Jupyter kernel. Colab's and others' shells subclass it under other names,
+# so the whole class hierarchy is searched, not the class's own name.
+KERNEL_SHELL = "ZMQInteractiveShell"
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (Jupyter, JupyterLab, VS Code, Colab): its output
+    is a notebook's cell, which shows widgets and HTML, not a terminal."""
+    ipython = sys.modules.get("IPython")  # never imported here: a script that did not import it is not a kernel
     shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
-    return type(shell).__name__ == "ZMQInteractiveShell"
+    return shell is not None and any(cls.__name__ == KERNEL_SHELL for cls in type(shell).__mro__)
+
+
+def shows_progress(show: bool | None) -> bool:
+    """Whether a library function called from Python shows progress: ``show`` where it is given,
+    else only in a notebook (scripts and their logs stay quiet)."""
+    return in_notebook() if show is None else bool(show)
 
 
 def wants_bar(stream: TextIO) -> bool:
@@ -54,7 +72,7 @@ def wants_bar(stream: TextIO) -> bool:
             return True
     except (AttributeError, ValueError):  # a closed or file-like stream without a terminal
         pass
-    return _in_notebook()
+    return in_notebook()
 
 
 class _Bar(tqdm):
@@ -207,3 +225,28 @@ def progress_bar(
         file=file,
         **options,
     )
+
+
+@contextmanager
+def progress_callback(
+    total: float | None, desc: str, unit: str, *, show: bool | None = None, on_progress: Callable[[int], None] | None = None
+) -> Iterator[Callable[[int], None] | None]:
+    """The callback a library loop reports finished items to: ``on_progress`` where the caller gave
+    one (a command's own display), else a display of its own where :func:`shows_progress` says so.
+
+    Args:
+        total, desc, unit: as for :func:`progress_bar`.
+        show: True or False to show a display or not; None: only in a notebook.
+        on_progress: the caller's callback; with it, no display is made here.
+
+    Yields:
+        The callback to call with the number of items just finished, or None (nothing to report to).
+    """
+    if on_progress is not None or not shows_progress(show):
+        yield on_progress
+        return
+    bar = progress_bar(total, desc, unit)
+    try:
+        yield bar.update
+    finally:
+        bar.close()

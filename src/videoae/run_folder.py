@@ -121,6 +121,17 @@ def _lock_holder(fd: int) -> str:
     return f"process {text}" if text.isdigit() else "another process"
 
 
+def present(path: Path) -> bool:
+    """Whether anything is at ``path``, a broken symbolic link included."""
+    return path.exists() or path.is_symlink()
+
+
+def started_run_files(run_dir: Path) -> list[Path]:
+    """The files of a started run found in ``run_dir`` (its config, metrics log or last checkpoint):
+    a folder that holds any of them holds a run, to be resumed, never started over."""
+    return [name for name in (LAST_CHECKPOINT, Path(CONFIG_FILE), Path(METRICS_FILE)) if present(run_dir / name)]
+
+
 def sample_gif(run_dir: Path, step: int) -> Path:
     """Where training writes the sample GIF of the evaluation at ``step``."""
     return run_dir / SAMPLES_DIR / f"step_{step:06d}.gif"

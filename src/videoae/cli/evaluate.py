@@ -22,7 +22,6 @@ DATA_HELP = (
     "(.npy/.npz, GIF, folder of frames), or video files cut into clips that do not overlap (.mp4 .mkv .webm .avi .mov: "
     "one file, a folder searched recursively, a glob, a .txt list, or a clip cache)"
 )
-DATA_NAMES = {"embedded": "the embedded test set", "standard": "the standard test set", "standard-test": "the standard test split"}
 LAYOUT_HELP = (
     "axis order of a 4-D array file: TNHW (frames first, like mnist_test_seq.npy; the default, with a warning "
     "where the file then holds more frames per video than videos) or NTHW (sequences first, like generate())"
@@ -131,7 +130,9 @@ def _size(size: tuple[int, int]) -> str:
 
 
 def _data_name(source: str) -> str:
-    return DATA_NAMES.get(source, source)
+    from videoae.data.evaluation_sets import source_name
+
+    return source_name(source)
 
 
 def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_frames: int, channels: int = 1):

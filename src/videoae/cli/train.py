@@ -59,8 +59,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_config_from_args(args: argparse.Namespace):
-    from videoae.training.config import DEFAULT_PRESET, RunConfig, load_config_file, read_run_config
-    from videoae.training.recipes import with_recipe
+    from videoae.training.config import load_config_file, read_run_config
+    from videoae.training.recipes import new_run_config
 
     if args.resume:
         options = {"--out": args.out, "--config": args.config, "--preset": args.preset, "--set": args.assignments}
@@ -75,10 +75,8 @@ def _run_config_from_args(args: argparse.Namespace):
         if not args.out:
             raise InvalidInputError("give the run folder to create with --out RUN (or --resume RUN)")
         data = load_config_file(args.config) if args.config else {}
-        if args.preset:
-            data["model"] = args.preset
         # a new run only: a resumed one keeps its saved config, recipe and all
-        run = RunConfig.from_dict(with_recipe(data, DEFAULT_PRESET)).with_overrides(args.assignments)
+        run = new_run_config(args.preset or None, config=data, assignments=args.assignments)
     limits = []
     if args.max_steps is not None:
         limits.append(f"train.max_steps={args.max_steps}")

@@ -49,6 +49,15 @@ EMBEDDED_DIGITS = "test"  # the bundled digits never used for training
 DEFAULT_BLOCK_SEQUENCES = 1000  # sequences loaded at once: 80 MB of uint8 64x64 frames at 20 frames
 
 
+# The named sets in words, for progress displays and messages; a path is named as given.
+SOURCE_NAMES = {"embedded": "the embedded test set", "standard": "the standard test set", "standard-test": "the standard test split"}
+
+
+def source_name(source: str) -> str:
+    """A data source as people read it: ``the embedded test set``, or the path itself."""
+    return SOURCE_NAMES.get(source, source)
+
+
 @dataclass(frozen=True)
 class EvaluationData:
     """A named set of videos, loaded a block of sequences at a time.

@@ -69,21 +69,18 @@ def _encode_gif(images: list[Image.Image], frame_ms: int, loop: int) -> bytes:
     return b"GIF89a" + header[6:] + netscape_loop + b"".join(bodies) + _GIF_TRAILER
 
 
-def write_gif(path: str | Path, frames: np.ndarray, *, frame_ms: int = 100, loop: int = 0) -> Path:
-    """Write frames as an animated GIF, atomically, creating the parent folder.
+def gif_bytes(frames: np.ndarray, *, frame_ms: int = 100, loop: int = 0) -> bytes:
+    """Frames encoded as an animated GIF, in memory (what :func:`write_gif` writes, e.g. for a data URI).
 
     Args:
-        path: destination ending in ``.gif``.
         frames: ``(T, H, W)`` grayscale or ``(T, H, W, 3)`` RGB, floats in [0, 1] (clipped) or uint8.
             Colour frames are reduced to one shared 256-colour palette.
         frame_ms: display time of each frame; GIF stores it rounded to 10 ms.
         loop: how many times to repeat the animation; 0 repeats forever.
 
     Returns:
-        The path written.
+        The GIF file's bytes: one image per frame, none merged.
     """
-    path = Path(path)
-    _check_suffix(path, ".gif")
     if not is_count(frame_ms) or not GIF_TIME_UNIT_MS <= frame_ms <= GIF_MAX_DURATION_MS:
         limits = f"{GIF_TIME_UNIT_MS} to {GIF_MAX_DURATION_MS}"
         raise InvalidInputError(f"frame_ms must be an int from {limits}, got {frame_ms!r}")
@@ -97,7 +94,22 @@ def write_gif(path: str | Path, frames: np.ndarray, *, frame_ms: int = 100, loop
     if array.shape[0] == 0 or not all(0 < side <= GIF_MAX_SIDE for side in array.shape[1:3]):
         raise InvalidInputError(f"GIF frames {array.shape}: give at least one frame of 1 to {GIF_MAX_SIDE} px a side")
     duration = round(frame_ms / GIF_TIME_UNIT_MS) * GIF_TIME_UNIT_MS
-    data = _encode_gif(_gif_images(to_uint8(array)), duration, int(loop))
+    return _encode_gif(_gif_images(to_uint8(array)), duration, int(loop))
+
+
+def write_gif(path: str | Path, frames: np.ndarray, *, frame_ms: int = 100, loop: int = 0) -> Path:
+    """Write frames as an animated GIF, atomically, creating the parent folder.
+
+    Args:
+        path: destination ending in ``.gif``.
+        frames, frame_ms, loop: as for :func:`gif_bytes`.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    _check_suffix(path, ".gif")
+    data = gif_bytes(frames, frame_ms=frame_ms, loop=loop)
     write_atomically(path, lambda handle: handle.write(data))
     return path
 

@@ -24,11 +24,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from videoae.data.evaluation_sets import DEFAULT_BLOCK_SEQUENCES, EvaluationData
+from videoae.data.evaluation_sets import DEFAULT_BLOCK_SEQUENCES, EvaluationData, source_name
 from videoae.data.pixels import to_unit_float
 from videoae.errors import InvalidInputError
 from videoae.evaluation.metrics import UNITS, MetricSums, score_predictions
 from videoae.models import evaluation_mode, model_device
+from videoae.progress import progress_callback
 from videoae.validation import check_int, resolve_device
 
 logger = logging.getLogger(__name__)
@@ -199,6 +200,7 @@ def evaluate(
     device: str | torch.device | None = None,
     baselines: bool = True,
     on_progress: Callable[[int], None] | None = None,
+    progress: bool | None = None,
 ) -> dict:
     """Score a model's reconstructions and predictions (and the baselines) on ``videos``.
 
@@ -217,6 +219,8 @@ def evaluate(
         baselines: also score the :data:`BASELINES` predictions of the future.
         on_progress: called with the number of sequences just scored, after every batch (a
             progress bar's ``update``).
+        progress: without ``on_progress``, show a progress bar: None (default) only in a notebook,
+            True or False always or never.
 
     Returns:
         ``{"prediction": {...}, "reconstruction": {...}, "baselines": {"copy_last": {...},
@@ -247,7 +251,8 @@ def evaluate(
             sums.setdefault(name, MetricSums()).add(values)
 
     context = evaluation_mode(model) if model is not None else torch.no_grad()
-    with context:
+    reporting = progress_callback(num_sequences, "scoring", "seq", show=progress, on_progress=on_progress)
+    with context, reporting as on_progress:
         for start in range(0, num_sequences, batch_size):
             stop = min(start + batch_size, num_sequences)
             clips = _batch_to_float(videos, start, stop, device)  # (B, T, C, H, W)
@@ -302,6 +307,7 @@ def evaluate_data(
     baselines: bool = True,
     block_sequences: int = DEFAULT_BLOCK_SEQUENCES,
     on_progress: Callable[[int], None] | None = None,
+    progress: bool | None = None,
 ) -> dict:
     """:func:`evaluate` on an :class:`~videoae.data.evaluation_sets.EvaluationData`, a block at a time.
 
@@ -310,8 +316,8 @@ def evaluate_data(
     counts, which gives the mean over all sequences.
 
     Args:
-        model, num_input_frames, num_future, batch_size, device, baselines, on_progress: as for
-            :func:`evaluate` (``on_progress`` counts sequences of the whole data set).
+        model, num_input_frames, num_future, batch_size, device, baselines, on_progress, progress: as
+            for :func:`evaluate` (``on_progress`` and the bar count sequences of the whole data set).
         data: the videos, e.g. from :func:`~videoae.data.evaluation_sets.evaluation_data`.
         block_sequences: sequences loaded at once.
 
@@ -320,21 +326,26 @@ def evaluate_data(
         frame size) and the input and future frames scored.
     """
     results, counts = [], []
-    for block in data.blocks(block_sequences):
-        results.append(
-            evaluate(
-                model,
-                block,
-                num_input_frames=num_input_frames,
-                num_future=num_future,
-                batch_size=batch_size,
-                device=device,
-                baselines=baselines,
-                on_progress=on_progress,
+    # one display for the whole set, not one per block
+    with progress_callback(
+        data.num_sequences, f"scoring {source_name(data.source)}", "seq", show=progress, on_progress=on_progress
+    ) as report:
+        for block in data.blocks(block_sequences):
+            results.append(
+                evaluate(
+                    model,
+                    block,
+                    num_input_frames=num_input_frames,
+                    num_future=num_future,
+                    batch_size=batch_size,
+                    device=device,
+                    baselines=baselines,
+                    on_progress=report,
+                    progress=False,
+                )
             )
-        )
-        counts.append(len(block))
-        logger.debug("evaluated %d of %d sequences", sum(counts), data.num_sequences)
+            counts.append(len(block))
+            logger.debug("evaluated %d of %d sequences", sum(counts), data.num_sequences)
     units, frames = results[0].pop("units"), results[0].pop("data")
     for result in results[1:]:
         del result["units"], result["data"]

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from videoae.data.evaluation_sets import DEFAULT_BLOCK_SEQUENCES, EvaluationData
+from videoae.data.evaluation_sets import DEFAULT_BLOCK_SEQUENCES, EvaluationData, source_name
 from videoae.data.pixels import to_unit_float
 from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel, model_device
+from videoae.progress import progress_callback
 from videoae.validation import check_int
 
 logger = logging.getLogger(__name__)
@@ -235,6 +236,7 @@ def encoder_features(
     batch_size: int = DEFAULT_BATCH_SIZE,
     block_sequences: int = DEFAULT_BLOCK_SEQUENCES,
     on_progress: Callable[[int], None] | None = None,
+    progress: bool | None = None,
 ) -> np.ndarray:
     """The learned representation of each video: the encoder's final (h, c) of every layer.
 
@@ -246,21 +248,27 @@ def encoder_features(
         batch_size: videos per forward pass; does not change the result.
         block_sequences: sequences of an ``EvaluationData`` loaded at once.
         on_progress: called with the number of videos just encoded, after every batch.
+        progress: without ``on_progress``, show a progress bar: None (default) only in a notebook,
+            True or False always or never.
 
     Returns:
         float32 (N, 2 * num_layers * hidden_size), ordered as :meth:`CompositeModel.features`.
     """
     num_input_frames = _check_positive("num_input_frames", num_input_frames) or model.config.num_input_frames
     batch_size = _check_positive("batch_size", batch_size)
-    blocks = data.blocks(block_sequences) if isinstance(data, EvaluationData) else [data]
+    if isinstance(data, EvaluationData):
+        blocks, total, name = data.blocks(block_sequences), data.num_sequences, source_name(data.source)
+    else:
+        blocks, total, name = [data], len(data) if hasattr(data, "__len__") else None, "videos"
     device = model_device(model)
     features = []
-    for block in blocks:
-        _check_videos(model, block, num_input_frames)
-        for start in range(0, len(block), batch_size):
-            inputs = _to_tensor(block[start : start + batch_size, :num_input_frames], device)
-            features.append(model.features(inputs).float().cpu().numpy())
-            if on_progress is not None:
-                on_progress(len(inputs))
-        logger.debug("encoded %d sequences", sum(len(f) for f in features))
+    with progress_callback(total, f"encoding {name}", "seq", show=progress, on_progress=on_progress) as report:
+        for block in blocks:
+            _check_videos(model, block, num_input_frames)
+            for start in range(0, len(block), batch_size):
+                inputs = _to_tensor(block[start : start + batch_size, :num_input_frames], device)
+                features.append(model.features(inputs).float().cpu().numpy())
+                if report is not None:
+                    report(len(inputs))
+            logger.debug("encoded %d sequences", sum(len(f) for f in features))
     return np.concatenate(features)

@@ -3,6 +3,8 @@
 - :mod:`~videoae.reporting.frames`: grids and tables of frames, PNG files.
 - :mod:`~videoae.reporting.comparison`: input | ground truth | reconstruction | prediction, as a
   labelled GIF or a still strip.
+- :mod:`~videoae.reporting.inline`: any of these as an animation that plays inline in a notebook
+  (``videoae.show``).
 - :mod:`~videoae.reporting.plots`: training curves and per-frame metrics, and
   :mod:`~videoae.reporting.weights`: weights as frame-sized tiles (matplotlib, imported only when
   a plot is drawn).
@@ -17,10 +19,12 @@ from videoae.reporting.comparison import (
     save_comparison_png,
 )
 from videoae.reporting.frames import frame_table, save_png, sequence_grid, tile
+from videoae.reporting.inline import Animation, show
 from videoae.reporting.plots import plot_per_frame, plot_training_curves
 from videoae.reporting.weights import plot_weights
 
 __all__ = [
+    "Animation",
     "comparison_panels",
     "comparison_strip",
     "frame_table",
@@ -31,5 +35,6 @@ __all__ = [
     "save_comparison_png",
     "save_png",
     "sequence_grid",
+    "show",
     "tile",
 ]

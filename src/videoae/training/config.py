@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,20 +192,34 @@ class RunConfig:
         """Apply ``key=value`` strings: ``model.hidden_size=256``, ``train.lr=3e-4`` or a bare key
         that names a field of exactly one of the two configs (``lr=3e-4``). Values are JSON
         (numbers, true/false, lists) or plain strings."""
-        model, train = self.model.to_dict(), self.train.to_dict()
-        sections = {"model": model, "train": train}
+        pairs = []
         for assignment in assignments:
             key, sep, text = assignment.partition("=")
             if not sep or not key:
                 raise InvalidInputError(f"--set {quote(assignment)}: expected key=value, e.g. train.lr=3e-4")
+            pairs.append((key, _parse_value(key, text)))
+        return self._with_values(pairs, "--set {key}")
+
+    def with_settings(self, settings: Mapping[str, Any]) -> RunConfig:
+        """Apply settings given as Python values, named as for :meth:`with_overrides`
+        (``{"lr": 3e-4, "model.hidden_size": 256}``): the keyword arguments of ``videoae.train``."""
+        return self._with_values(list(settings.items()), "videoae.train({key}=...)")
+
+    def _with_values(self, pairs: list[tuple[str, Any]], how: str) -> RunConfig:
+        """Apply ``(key, value)`` pairs in order; ``how`` names one in messages (``--set {key}``)."""
+        model, train = self.model.to_dict(), self.train.to_dict()
+        sections = {"model": model, "train": train}
+        for key, value in pairs:
             section_name, dot, name = key.rpartition(".")
             if dot:
                 if section_name not in sections:
-                    raise InvalidInputError(f"--set {quote_name(key)}: unknown section {quote(section_name)}; use model.KEY or train.KEY")
+                    raise InvalidInputError(
+                        f"{how.format(key=quote_name(key))}: unknown section {quote(section_name)}; use model.KEY or train.KEY"
+                    )
                 section = sections[section_name]
                 if name not in section:
                     raise InvalidInputError(
-                        f"--set {quote_name(key)}: unknown {section_name} setting {quote(name)}; {did_you_mean(name, section)}known: {', '.join(sorted(section))}"
+                        f"{how.format(key=quote_name(key))}: unknown {section_name} setting {quote(name)}; {did_you_mean(name, section)}known: {', '.join(sorted(section))}"
                     )
             else:
                 owners = [s for s in sections.values() if name in s]
@@ -215,9 +230,9 @@ class RunConfig:
                         if owners
                         else f"is not a setting; {did_you_mean(name, known)}known: {', '.join(sorted(known))}"
                     )
-                    raise InvalidInputError(f"--set {quote_name(key)}: {quote(name)} {problem}")
+                    raise InvalidInputError(f"{how.format(key=quote_name(key))}: {quote(name)} {problem}")
                 section = owners[0]
-            section[name] = _parse_value(key, text)
+            section[name] = value
         return RunConfig(model=ModelConfig.from_dict(model), train=_train_from_dict(train))
 
 

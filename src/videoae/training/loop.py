@@ -27,6 +27,7 @@ from videoae.data.training_batches import StepBatchSampler, training_dataset, tr
 from videoae.errors import InvalidInputError, VideoAEError
 from videoae.models import CompositeModel
 from videoae.models.checkpoint import Checkpoint, check_compatible, check_weights, read_checkpoint, save_checkpoint
+from videoae.progress import shows_progress
 from videoae.run_folder import (
     BEST_CHECKPOINT,
     CHECKPOINTS_DIR,
@@ -36,7 +37,9 @@ from videoae.run_folder import (
     SAMPLES_DIR,
     TENSORBOARD_DIR,
     RunFolderLock,
+    present,
     sample_gif,
+    started_run_files,
 )
 from videoae.training import distributed
 from videoae.training.config import RunConfig, config_differences
@@ -93,7 +96,7 @@ class TrainResult:
 
 
 def train(
-    run: RunConfig, run_dir: str | Path, *, resume: bool = False, resume_if_exists: bool = False, progress: bool = True
+    run: RunConfig, run_dir: str | Path, *, resume: bool = False, resume_if_exists: bool = False, progress: bool | None = None
 ) -> TrainResult:
     """Train (or resume) a run in ``run_dir``; works the same under ``torchrun``.
 
@@ -104,7 +107,8 @@ def train(
         resume: continue from ``RUN/checkpoints/last.safetensors``.
         resume_if_exists: start the run when the folder holds none, else continue it, provided
             ``run`` is its configuration (the form for requeued jobs and restarted torchrun workers).
-        progress: show a progress bar (process 0 only).
+        progress: show a progress bar (process 0 only): None (default) only in a notebook, True
+            always (the command line's choice: a bar on a terminal, plain lines in a log), False never.
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite (the last good checkpoint is kept).
@@ -183,11 +187,6 @@ def saved_world_size(checkpoint: Checkpoint) -> int:
     return max(1, sum(1 for name in checkpoint.extra_tensors if name.startswith("rng_rank")))
 
 
-def _present(path: Path) -> bool:
-    """Whether anything is at ``path``, a broken symbolic link included."""
-    return path.exists() or path.is_symlink()
-
-
 def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
     """Give each loaded state tensor its parameter's memory layout. A checkpoint stores tensors
     contiguous, while the spatial family's convolutions are channels-last; fused Adam walks a
@@ -209,10 +208,10 @@ class _Trainer:
         *,
         resume: bool,
         resume_if_exists: bool,
-        progress: bool,
+        progress: bool | None,
     ) -> None:
         self.run_config, self.config, self.run_dir, self.dist = run, run.train, run_dir, dist
-        self.progress = progress and dist.is_main
+        self.progress = shows_progress(progress) and dist.is_main
         # Everything that can be checked is checked before the run folder is made or touched.
         shape = run.model.frame_shape
         if len(shape) != 3 or shape[0] not in (1, 3):
@@ -305,7 +304,7 @@ class _Trainer:
             cleanup.enter_context(RunFolderLock(self.run_dir))
         except OSError as err:
             raise InvalidInputError(f"cannot write the run folder {self.run_dir}: {err.strerror or err}; choose another --out") from None
-        started = [name for name in (LAST_CHECKPOINT, CONFIG_FILE, METRICS_FILE) if _present(self.run_dir / name)]
+        started = started_run_files(self.run_dir)
         if resume_if_exists and started:
             self._check_same_run()
             resume = True
@@ -338,12 +337,12 @@ class _Trainer:
         last = self.run_dir / LAST_CHECKPOINT
         if last.is_file():
             return True
-        if _present(last):
+        if present(last):
             raise InvalidInputError(
                 f"{last} is not a checkpoint file (a folder, a broken link or a device); restore the file to resume, or choose another --out"
             )
         progress = []
-        if _present(self.run_dir / BEST_CHECKPOINT):
+        if present(self.run_dir / BEST_CHECKPOINT):
             progress.append(f"{BEST_CHECKPOINT} exists")
         logged = last_logged_step(self.run_dir / METRICS_FILE)
         if logged > self.config.checkpoint_every:

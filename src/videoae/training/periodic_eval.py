@@ -74,6 +74,7 @@ def evaluate_during_training(
         num_future=config.num_future_frames,
         batch_size=EVAL_BATCH_SIZE,
         device=dist.device,
+        progress=False,  # the training display is the one display of a run
     )
     result.pop("units", None)  # stated once in the docs, not in every log record
     if dist.enabled:

@@ -12,11 +12,12 @@ shown as such, never a promise about another one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from videoae.models.config import PRESETS, ModelConfig
-from videoae.training.config import TrainConfig
+from videoae.training.config import DEFAULT_PRESET, RunConfig, TrainConfig
 
 # The settings shared by the measured CPU recipes (docs/models.md, "How conv-small was chosen"):
 # small batches for many updates within minutes, and evaluations small enough not to eat the budget.
@@ -95,6 +96,32 @@ def with_recipe(data: dict[str, Any], default_preset: str) -> dict[str, Any]:
     if not isinstance(name, str) or not isinstance(train, dict):
         return data  # no recipe to apply; RunConfig.from_dict refuses what is malformed
     return {**data, "train": {**recipe_settings(name), **train}}
+
+
+def new_run_config(
+    preset_name: str | None,
+    *,
+    config: dict[str, Any] | None = None,
+    assignments: list[str] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """A new run's config, made as ``videoae train`` makes it: the preset's recipe beneath a config
+    file's train settings, then ``--set`` assignments, then settings given as Python values.
+
+    Args:
+        preset_name: the model preset (``--preset``); None keeps the config's model, else :data:`DEFAULT_PRESET`.
+        config: a config file's contents (``--config``), ``{"model": ..., "train": {...}}``.
+        assignments: ``key=value`` strings (``--set``).
+        settings: ``{key: value}`` (``videoae.train``'s keyword arguments), keys as for ``--set``.
+
+    Returns:
+        The validated config (a resumed run never comes here: it keeps its saved config).
+    """
+    data = dict(config or {})
+    if preset_name is not None:
+        data["model"] = preset_name
+    run = RunConfig.from_dict(with_recipe(data, DEFAULT_PRESET)).with_overrides(list(assignments or []))
+    return run.with_settings(settings) if settings else run
 
 
 def preset_of(model: ModelConfig) -> str | None:
