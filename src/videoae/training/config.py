@@ -95,7 +95,9 @@ class TrainConfig:
     tensorboard: bool = False  # also log to RUN/tensorboard (needs the tensorboard package)
     # hardware
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the device computes it fast: AMX CPUs, CUDA)
+    precision: str = (
+        "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where the device multiplies it in hardware: AMX or AVX-512 BF16 CPUs, CUDA)
+    )
     compile: bool = False  # torch.compile the model
 
     def __post_init__(self) -> None:

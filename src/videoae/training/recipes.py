@@ -69,7 +69,7 @@ RECIPES: dict[str, Recipe] = {
         rate=MeasuredRate(
             1.6,
             "the demo's 761 steps in 8 minutes on 1 thread of a shared 2-core Intel Xeon with AMX in bf16, "
-            "docs/models.md; a CPU without AMX trains in fp32, more slowly",
+            "docs/models.md; a CPU without bf16 instructions (AMX or AVX-512 BF16) trains in fp32, more slowly",
         ),
     ),
 }
