@@ -124,7 +124,7 @@ def train(
             result = trainer.run()
         together = True
         return result
-    except (TrainingInterrupted, VideoAEError, OSError) as err:
+    except (VideoAEError, OSError) as err:  # a stop signal (TrainingInterrupted) is one the processes voted for
         together = isinstance(err, TrainingInterrupted) or getattr(err, AGREED, False)
         raise
     finally:
