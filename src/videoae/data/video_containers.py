@@ -194,7 +194,8 @@ def _gray_from_luma(frame: object, size: tuple[int, int] | None) -> np.ndarray |
         return None
     plane = frame.planes[0]
     luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
-    gray = luma.copy() if name.startswith("yuvj") or frame.color_range == _JPEG_RANGE else _VIDEO_TO_FULL_RANGE[luma]
+    full_range = name.startswith("yuvj") or getattr(frame, "color_range", None) == _JPEG_RANGE  # (older PyAV has no color_range)
+    gray = luma.copy() if full_range else _VIDEO_TO_FULL_RANGE[luma]
     if size is None:
         return gray
     height, width = fitted_size(frame.height, frame.width, size)
