@@ -78,6 +78,17 @@ def wait_for_checkpoint(run_dir: Path, process: subprocess.Popen, at_least: int 
     raise AssertionError(f"no checkpoint in {run_dir}: {process.poll()=}")
 
 
+def signal_mid_run(command: list[str], run_dir: Path, signum: int) -> tuple[str, float]:
+    """Start ``command`` in a session of its own, send ``signum`` to all of it (as a terminal or a
+    scheduler does) once it has checkpointed step 6; (its stderr, seconds from the signal to its end)."""
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for_checkpoint(run_dir, process, at_least=6)
+    signalled = time.monotonic()
+    os.killpg(process.pid, signum)
+    _, err = process.communicate(timeout=TIMEOUT)
+    return err, time.monotonic() - signalled
+
+
 def logged_losses(run_dir: Path) -> dict[int, float]:
     records = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines()]
     return {r["step"]: r["loss"] for r in records if "loss" in r}
@@ -86,19 +97,7 @@ def logged_losses(run_dir: Path) -> dict[int, float]:
 def test_ctrl_c_under_torchrun_saves_on_every_rank_and_resumes_bit_identically(tmp_path: Path) -> None:
     stopped = tmp_path / "stopped"
     # a terminal's Ctrl-C goes to torchrun's whole process group; torchrun forwards it to its workers
-    process = subprocess.Popen(
-        [*torchrun(), *TRAIN, *RANDOM, "--max-steps", "100000", "--out", str(stopped)],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    wait_for_checkpoint(stopped, process, at_least=6)
-    started = time.monotonic()
-    os.killpg(process.pid, signal.SIGINT)
-    _, err = process.communicate(timeout=TIMEOUT)
-    grace = time.monotonic() - started
+    err, grace = signal_mid_run([*torchrun(), *TRAIN, *RANDOM, "--max-steps", "100000", "--out", str(stopped)], stopped, signal.SIGINT)
     assert "forcefully exiting" not in err, err[-3000:]
     step = read_checkpoint(stopped / LAST_CHECKPOINT).step
     assert f"interrupted after step {step} (SIGINT)" in err, err[-3000:]
@@ -153,17 +152,7 @@ def test_a_run_resumed_by_another_number_of_processes_continues_the_same_stream(
     train = [*TRAIN, "--set", "log_every=4"]
     changed = tmp_path / "changed"
     launcher = torchrun(nproc=first) if first > 1 else [sys.executable, "-m", "videoae"]
-    process = subprocess.Popen(
-        [*launcher, *train, "--max-steps", "100000", "--out", str(changed)],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    wait_for_checkpoint(changed, process, at_least=6)
-    os.killpg(process.pid, signal.SIGTERM)
-    _, err = process.communicate(timeout=TIMEOUT)
+    signal_mid_run([*launcher, *train, "--max-steps", "100000", "--out", str(changed)], changed, signal.SIGTERM)
     stopped_at = read_checkpoint(changed / LAST_CHECKPOINT).step
     end = (stopped_at // 4 + 2) * 4
     resume = ["train", "--resume", str(changed), "--max-steps", str(end), "--no-progress"]

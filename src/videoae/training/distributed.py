@@ -150,7 +150,7 @@ def teardown(state: DistState, *, together: bool) -> None:
     if not (state.enabled and dist.is_initialized() and together):
         return
     with contextlib.suppress(Exception):  # leaving must not raise over the real error
-        dist.barrier(group=state.control_group)
+        barrier(state)
         dist.destroy_process_group()
 
 
@@ -159,13 +159,8 @@ def collectives(doing: str) -> Iterator[None]:
     """Turn the failure of a collective (a peer died, hung up or timed out) into :class:`PeerLost`."""
     try:
         yield
-    except dist.DistError as err:  # gloo and NCCL raise DistBackendError / DistNetworkError / DistStoreError
-        raise PeerLost(
-            f"lost contact with another training process while {doing} ({_first_line(err)}); "
-            "this process stopped, and the run folder resumes from its last checkpoint"
-        ) from None
-    except RuntimeError as err:
-        if not dist.is_initialized() or not _is_peer_failure(err):
+    except RuntimeError as err:  # gloo and NCCL raise DistError (DistBackendError ...) or a plain RuntimeError
+        if not (isinstance(err, dist.DistError) or (dist.is_initialized() and _is_peer_failure(err))):
             raise
         raise PeerLost(
             f"lost contact with another training process while {doing} ({_first_line(err)}); "
@@ -191,14 +186,26 @@ def all_reduce_sum(state: DistState, tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def highest(state: DistState, value: int, *, doing: str = "agreeing on a decision") -> int:
+    """The highest of every process's ``value``, on every process (``value`` itself for one).
+
+    A one-number all-reduce on the CPU (gloo) group, so it never waits for a GPU stream. The
+    trainer calls it after every step to agree on when to stop, and why (0 goes on; a higher
+    number is a stronger reason to stop); the processes are in step anyway, since DDP reduces
+    their gradients every step. (A vote read one step late, asynchronously, was tried: one
+    2-process run in 8 then aborted in gloo at exit.)
+    """
+    if not state.enabled:
+        return value
+    reduced = torch.tensor([value], dtype=torch.int32)
+    with collectives(doing):
+        dist.all_reduce(reduced, op=dist.ReduceOp.MAX, group=state.control_group)
+    return int(reduced.item())
+
+
 def any_process(state: DistState, flag: bool) -> bool:
     """True on every process if ``flag`` is true on any: for decisions all must agree on."""
-    if not state.enabled:
-        return flag
-    value = torch.tensor([1 if flag else 0], dtype=torch.int32)
-    with collectives("agreeing on a decision"):
-        dist.all_reduce(value, op=dist.ReduceOp.MAX, group=state.control_group)
-    return bool(value.item())
+    return bool(highest(state, int(flag)))
 
 
 def broadcast_code(state: DistState, code: int) -> int:
@@ -209,29 +216,6 @@ def broadcast_code(state: DistState, code: int) -> int:
     with collectives("waiting for process 0"):
         dist.broadcast(value, src=0, group=state.control_group)
     return int(value.item())
-
-
-class StopVote:
-    """Agrees, across processes, on the step after which every process stops, and why.
-
-    After each step every process casts its vote (0 to go on; a higher number for a stronger
-    reason to stop) and all read the highest. The vote is a one-number all-reduce on the CPU
-    (gloo) group, so it never waits for a GPU stream; the processes are in step anyway, since DDP
-    reduces their gradients every step. (A vote read one step late, asynchronously, was tried: one
-    2-process run in 8 then aborted in gloo at exit.)
-    """
-
-    def __init__(self, state: DistState) -> None:
-        self.state = state
-
-    def cast(self, vote: int) -> int:
-        """Vote after a step; returns the highest vote over all processes: stop now when it is not 0."""
-        if not self.state.enabled:
-            return vote
-        value = torch.tensor([vote], dtype=torch.int32)
-        with collectives("agreeing on when to stop"):
-            dist.all_reduce(value, op=dist.ReduceOp.MAX, group=self.state.control_group)
-        return int(value.item())
 
 
 def barrier(state: DistState) -> None:

@@ -482,7 +482,6 @@ class _Trainer:
         saved_at = self.step
         # torchrun forwards a terminal's Ctrl-C to workers that got it already, and kills them after its grace period
         stop = StopRequest(agent_forwards="TORCHELASTIC_RUN_ID" in os.environ or self.dist.enabled)
-        vote = distributed.StopVote(self.dist)
         reason = _GO_ON
         try:
             with distributed.collectives("training"):
@@ -501,7 +500,7 @@ class _Trainer:
                     out_of_time = config.max_minutes > 0 and time.monotonic() - started > config.max_minutes * 60
                     wish = _PREEMPTED if stop.preempted else _CTRL_C if stop.requested else _OUT_OF_TIME if out_of_time else _GO_ON
                     # every process stops after the same step, whichever of them asked
-                    reason = vote.cast(wish)
+                    reason = distributed.highest(self.dist, wish, doing="agreeing on when to stop")
                     if reason != _GO_ON:
                         break
                 logged_now = reason == _OUT_OF_TIME and self.window_steps > 0
