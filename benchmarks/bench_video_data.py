@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from table1 import cpu_model  # benchmarks/ is the script's folder, so its own modules import
 from videoae.data.clip_cache import write_clip_cache
 from videoae.data.moving_mnist import generate
 from videoae.data.video_clips import ClipOptions, training_clips
@@ -41,17 +41,9 @@ SOURCE_FPS = 25.0
 
 
 def cpu_name() -> str:
-    """The CPU model as /proc/cpuinfo names it (else what platform knows), and the cores this process may use."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """The CPU model, and the cores this process may use."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{name}, {cores} cores"
+    return f"{cpu_model()}, {cores} cores"
 
 
 def make_videos(folder: Path, num_videos: int, num_frames: int) -> Path:

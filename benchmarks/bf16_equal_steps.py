@@ -17,6 +17,7 @@ import statistics
 import time
 from pathlib import Path
 
+from table1 import cpu_model  # benchmarks/ is the script's folder, so its own modules import
 from videoae.training.loop import train
 from videoae.training.recipes import new_run_config
 from videoae.training.runtime import cpu_has_bf16_hardware
@@ -44,8 +45,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--out", type=Path, required=True, help="a folder for the runs (must not hold them yet)")
     args = parser.parse_args()
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line), "?")
-    print(f"CPU: {cpu}; bf16 multiply instructions (AMX or AVX-512 BF16): {cpu_has_bf16_hardware()}")
+    print(f"CPU: {cpu_model()}; bf16 multiply instructions (AMX or AVX-512 BF16): {cpu_has_bf16_hardware()}")
     results: dict[tuple[str, int], tuple[float, list[float]]] = {}
     for seed in args.seeds:
         for precision in ("fp32", "bf16"):
