@@ -16,13 +16,13 @@ import pytest
 import torch
 
 from videoae.cli import main
-from videoae.errors import InvalidInputError
+from videoae.errors import EXIT_RESUMABLE, InvalidInputError
 from videoae.models import CompositeModel
 from videoae.models.checkpoint import read_checkpoint
 from videoae.run_folder import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE
 from videoae.training import loop
 from videoae.training.config import RunConfig
-from videoae.training.distributed import EXIT_RESUMABLE, DistState, process_place
+from videoae.training.distributed import DistState, process_place
 from videoae.training.loop import TrainingInterrupted, train
 
 FAST = dict(batch_size=4, eval_sequences=8, num_workers=0, log_every=2, checkpoint_every=3, eval_every=5)

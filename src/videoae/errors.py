@@ -4,6 +4,9 @@ The CLI turns these (and ``OSError``) into one line on stderr and a non-zero exi
 exception is a bug and keeps its traceback.
 """
 
+EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's code for an interrupted command (a run saved first)
+EXIT_RESUMABLE = 75  # sysexits' EX_TEMPFAIL: a run saved (or kept) its state; run the same command again
+
 
 class VideoAEError(Exception):
     """Base class: a problem with the user's input, files or environment, explained in one line."""

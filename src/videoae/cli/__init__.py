@@ -16,10 +16,9 @@ from collections.abc import Sequence
 
 from videoae import __version__
 from videoae.cli import data, demo, evaluate, report, train
-from videoae.errors import VideoAEError
+from videoae.errors import EXIT_INTERRUPTED, VideoAEError
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
 COMMAND_GROUPS = (data, train, demo, evaluate, report)
 
 

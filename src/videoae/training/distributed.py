@@ -20,13 +20,12 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from videoae.errors import InvalidInputError, VideoAEError
+from videoae.errors import EXIT_RESUMABLE, InvalidInputError, VideoAEError
 from videoae.validation import resolve_device
 
 # How long a collective waits for a peer that is alive but does not answer (a dead peer is
 # noticed sooner: its connection closes).
 PROCESS_GROUP_TIMEOUT = datetime.timedelta(minutes=30)
-EXIT_RESUMABLE = 75  # sysexits' EX_TEMPFAIL: the run saved (or kept) its state; run the command again
 
 
 class PeerLost(VideoAEError):

@@ -24,7 +24,7 @@ from torch import nn
 from videoae import __version__
 from videoae.atomic import write_json_atomically
 from videoae.data.training_batches import StepBatchSampler, training_dataset, training_loader
-from videoae.errors import InvalidInputError, VideoAEError
+from videoae.errors import EXIT_INTERRUPTED, EXIT_RESUMABLE, InvalidInputError, VideoAEError
 from videoae.models import CompositeModel
 from videoae.models.checkpoint import Checkpoint, check_compatible, check_weights, read_checkpoint, save_checkpoint
 from videoae.progress import shows_progress
@@ -64,7 +64,6 @@ CUDA_RNG = "cuda_rng"
 AGREED = "agreed_by_all"  # set on an error that every process raises at the same point
 WORLD_SIZE = "world_size"  # checkpoint metadata: the number of processes that saved it
 MAX_WORLD_SIZE = 1 << 20
-EXIT_INTERRUPTED = 130
 # Why the processes stop, as the votes they cast after each step (the highest wins).
 _GO_ON, _OUT_OF_TIME, _CTRL_C, _PREEMPTED = range(4)
 
@@ -526,7 +525,7 @@ class _Trainer:
             raise TrainingInterrupted(
                 f"interrupted after step {self.step} ({by}); saved {self.run_dir / LAST_CHECKPOINT}; continue with: "
                 f"videoae train --resume {self.run_dir} (or the same command with --resume-if-exists)",
-                exit_code=EXIT_INTERRUPTED if reason == _CTRL_C else distributed.EXIT_RESUMABLE,
+                exit_code=EXIT_INTERRUPTED if reason == _CTRL_C else EXIT_RESUMABLE,
             )
         return TrainResult(
             self.run_dir, self.step, "max_minutes" if reason == _OUT_OF_TIME else "max_steps", self.last_eval, self.best_score
