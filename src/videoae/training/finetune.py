@@ -224,7 +224,8 @@ class _Finetuner:
             or rng is None
             or rng.dtype != torch.uint8
             or rng.shape != torch.get_rng_state().shape
-            or not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers)
+            or not all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in numbers[1:])
+            or not (numbers[0] is None or isinstance(numbers[0], float))
         ):
             raise InvalidInputError(
                 f"{path} is not a checkpoint of this fine-tuning run, or it is damaged; start a new run with another --out"
