@@ -142,7 +142,11 @@ class VideoClassifier(nn.Module):
         steps = self.config.num_input_frames
         if frames.dim() >= 2 and frames.shape[1] < steps:
             raise InvalidInputError(f"the videos have {frames.shape[1]} frames but the classifier reads {steps}; give longer videos")
-        return frames_to_model_space(frames[:, :steps], self.config, "frames", model_dtype(self))  # (T, B, ...)
+        inputs = frames_to_model_space(frames[:, :steps], self.config, "frames", model_dtype(self))  # (T, B, ...)
+        # Contiguous: for a (T, B, D) view of batch-major frames and weights that need no gradient (a
+        # frozen encoder), matmul multiplies by a weight copied T times instead of folding the time
+        # axis into one product (measured 8x slower steps for the small preset under bf16).
+        return inputs.contiguous()
 
     def _state(self, inputs: Tensor) -> list[State]:
         states = self.encoder.zero_state(inputs.shape[1], inputs)
