@@ -19,6 +19,7 @@ from videoae.run_folder import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, ME
 from videoae.training import finetune as finetune_module
 from videoae.training.finetune import finetune
 from videoae.training.finetune_config import FinetuneConfig, read_finetune_config
+from videoae.training.loop import TrainingInterrupted
 
 FRAMES = (1, 16, 16)
 FAMILIES = {
@@ -146,6 +147,30 @@ def test_patience_stops_a_run_that_no_longer_improves(autoencoder, tmp_path):
     assert read_checkpoint(tmp_path / "run" / LAST_CHECKPOINT).step == result.step
 
 
+def test_a_stop_signal_saves_the_step_and_the_run_resumes(autoencoder, tmp_path, monkeypatch):
+    class StopSoon:  # Ctrl-C arriving during the first steps
+        def __init__(self) -> None:
+            self.checks = 0
+
+        @property
+        def requested(self) -> bool:
+            self.checks += 1
+            return self.checks > 2
+
+        def restore(self) -> None:
+            pass
+
+    videos, labels = labelled()
+    config = FinetuneConfig(max_steps=5, **QUICK)
+    monkeypatch.setattr(finetune_module, "StopRequest", StopSoon)
+    with pytest.raises(TrainingInterrupted, match="finetune --resume") as caught:
+        finetune(make_classifier(autoencoder), videos, labels, tmp_path / "run", config=config)
+    saved = read_checkpoint(tmp_path / "run" / LAST_CHECKPOINT).step
+    assert caught.value.exit_code == 130 and 0 < saved < 5 and f"interrupted after step {saved};" in str(caught.value)
+    monkeypatch.undo()
+    assert finetune(make_classifier(autoencoder), videos, labels, tmp_path / "run", config=config, resume=True).step == 5
+
+
 def test_labels_of_another_task_than_the_classifier_are_refused(autoencoder, tmp_path):
     videos, _ = labelled()
     with pytest.raises(InvalidInputError, match="are single_label over 10 classes but the classifier is multi_label over 10"):
@@ -193,6 +218,16 @@ def test_finetune_trains_resumes_and_prints_the_held_out_score(cli_data, tmp_pat
     assert json.loads((out / CONFIG_FILE).read_text())["finetune"]["max_steps"] == 6
     assert "--lr" in fails(capsys, "finetune", "--resume", out, "--lr", "0.1")
     assert "already holds a run" in fails(capsys, *argv)
+
+
+def test_finetune_takes_the_first_videos_and_their_labels(cli_data, tmp_path, capsys):
+    checkpoint, videos, labels = cli_data
+    argv = ["finetune", checkpoint, "--data", videos, "--labels", labels, "--out", tmp_path / "run", "--steps", 1, "--no-progress"]
+    code, stdout, _ = run(capsys, *argv, "--num-sequences", 10, "--representation", "pixels")
+    assert code == 0 and "on 2 validation videos" in stdout
+    data = read_finetune_config(tmp_path / "run").data
+    assert data["num_videos"] == 10 and data["init"] is None
+    assert "holds 24 videos" in fails(capsys, *argv[:-5], "--out", tmp_path / "other", "--num-sequences", 30)
 
 
 @pytest.mark.parametrize(

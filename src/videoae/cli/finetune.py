@@ -114,19 +114,28 @@ def _classifier_config(args: argparse.Namespace, labels):
 
 
 def _read_data(args: argparse.Namespace, model_config):
-    """The videos (N, T, [C,] H, W) and their checked labels."""
-    from videoae.data.labels import read_labels
+    """The videos (N, T, [C,] H, W) and their checked labels; with --num-sequences the first N of both."""
+    from videoae.data.labels import Labels, check_labels, read_labels
 
     if not args.data or not args.labels:
         raise InvalidInputError("give the labelled videos with --data VIDEOS and their labels with --labels FILE")
     size = tuple(model_config.frame_shape[1:])
-    data = read_evaluation_data(args, size, model_config.num_input_frames, model_config.frame_shape[0])
+    # all of them: the labels file labels every video, whatever share of them is used
+    data = read_evaluation_data(
+        argparse.Namespace(**{**vars(args), "num_sequences": None}), size, model_config.num_input_frames, model_config.frame_shape[0]
+    )
     if data.num_frames < model_config.num_input_frames:
         raise InvalidInputError(
             f"{args.data} has {data.num_frames} frames per video but the encoder reads {model_config.num_input_frames}; give longer videos"
         )
-    videos = data.load(0, data.num_sequences)
-    return videos, read_labels(args.labels, len(videos))
+    labels = read_labels(args.labels, data.num_sequences)
+    count = data.num_sequences if args.num_sequences is None else args.num_sequences
+    if count > data.num_sequences:
+        raise InvalidInputError(f"--num-sequences {count}: {args.data} holds {data.num_sequences} videos; ask for at most that many")
+    if count < data.num_sequences:
+        first = check_labels(labels.targets[:count], count, f"the first {count} labels of {args.labels}", num_classes=labels.num_classes)
+        labels = Labels(first.targets, first.task, labels.num_classes, labels.class_names)
+    return data.load(0, count), labels
 
 
 def _new_run(args: argparse.Namespace):
