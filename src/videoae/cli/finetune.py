@@ -17,19 +17,9 @@ LABELS_HELP = (
 )
 # The options a resumed run takes from its config.json, and so refuses on the command line.
 NEW_RUN_OPTIONS = (
-    "checkpoint",
-    "data",
-    "labels",
-    "out",
-    "init",
-    "representation",
-    "state",
-    "pooling",
-    "head_hidden",
-    "lr",
-    "batch_size",
-    "seed",
-)
+    "checkpoint", "data", "labels", "out", "init", "freeze", "representation", "state", "pooling", "head_hidden", "lr", "batch_size",
+    "seed", "validation_fraction", "patience", "eval_every", "num_sequences", "layout", "resize",
+)  # fmt: skip
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -163,8 +153,8 @@ def _new_run(args: argparse.Namespace):
     data = {
         "autoencoder": str(args.checkpoint),
         "init": None if classifier_config.representation == "pixels" else args.init or "pretrained",
-        "videos": str(args.data),
-        "labels": str(args.labels),
+        "videos": _where(args.data),
+        "labels": _where(args.labels),
         "layout": args.layout,
         "resize": args.resize,
         "num_sequences": args.num_sequences,
@@ -173,13 +163,16 @@ def _new_run(args: argparse.Namespace):
     return classifier, videos, labels, config, data, Path(args.out)
 
 
+def _where(path: str) -> str:
+    """A file as the run's config records it: absolute, so that --resume finds it from any folder."""
+    return str(Path(path).absolute()) if Path(path).exists() else path
+
+
 def _resumed_run(args: argparse.Namespace):
     from videoae.models.classifier import VideoClassifier
     from videoae.training.finetune_config import FinetuneConfig, read_finetune_config
 
-    given = [f"--{name.replace('_', '-')}" for name in NEW_RUN_OPTIONS if getattr(args, name, None) not in (None, False)]
-    given += ["--freeze"] * args.freeze + ["--validation-fraction"] * (args.validation_fraction is not None)
-    given += ["--patience"] * (args.patience is not None) + ["--eval-every"] * (args.eval_every is not None)
+    given = [f"--{name.replace('_', '-')}" for name in NEW_RUN_OPTIONS if getattr(args, name) not in (None, False)]
     if given:
         raise InvalidInputError(f"--resume continues a run with its own settings, so it takes no {', '.join(given)} (only --steps)")
     saved = read_finetune_config(args.resume)

@@ -35,7 +35,7 @@ from videoae.models.classifier import VideoClassifier
 from videoae.progress import shows_progress
 from videoae.run_folder import BEST_CHECKPOINT, CONFIG_FILE, LAST_CHECKPOINT, METRICS_FILE, RunFolderLock, started_run_files
 from videoae.training.finetune_config import FinetuneConfig, FinetuneRunConfig, read_finetune_config
-from videoae.training.loop import TrainingInterrupted, match_parameter_layouts
+from videoae.training.loop import TrainingDiverged, TrainingInterrupted, match_parameter_layouts
 from videoae.training.metrics_log import MetricsLog
 from videoae.training.progress import TrainingProgress
 from videoae.training.runtime import resolve_precision, training_settings
@@ -133,35 +133,52 @@ def finetune(
         return _Finetuner(classifier, videos, labels, Path(run_dir), config, validation, data, resume, progress, device, cleanup).run()
 
 
+def _split(
+    videos: np.ndarray, labels: Labels, validation: tuple[np.ndarray, Labels] | None, config: FinetuneConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indices of the training videos, validation videos, validation targets): the given validation
+    set, or a ``validation_fraction`` of the videos held out by a permutation of the seed."""
+    if validation is not None:
+        return np.arange(len(videos)), validation[0], validation[1].targets
+    if len(videos) < 2:
+        raise InvalidInputError("need at least 2 labelled videos: one to train on and one to hold out for validation")
+    order = np.random.default_rng([config.seed, SPLIT_STREAM]).permutation(len(videos))
+    held_out = max(1, round(config.validation_fraction * len(videos)))
+    val_index = np.sort(order[:held_out])
+    return np.sort(order[held_out:]), videos[val_index], labels.targets[val_index]
+
+
 class _Finetuner:
-    def __init__(self, classifier, videos, labels, run_dir, config, validation, data, resume, progress, device, cleanup) -> None:
+    def __init__(
+        self,
+        classifier: VideoClassifier,
+        videos: np.ndarray,
+        labels: np.ndarray | Labels,
+        run_dir: Path,
+        config: FinetuneConfig,
+        validation: tuple[np.ndarray, np.ndarray | Labels] | None,
+        data: dict | None,
+        resume: bool,
+        progress: bool | None,
+        device: torch.device,
+        cleanup: contextlib.ExitStack,
+    ) -> None:
         self.classifier, self.config, self.run_dir, self.device = classifier.to(device), config, run_dir, device
         self.task = classifier.classifier_config.task
         self.progress = shows_progress(progress)
         # everything is checked before the run folder is made or touched
         _check_videos(classifier, videos, "videos")
-        labels = labels if isinstance(labels, Labels) else check_labels(labels, len(videos), num_classes=self._num_classes_of(labels))
-        self._check_task(labels, "labels")
-        if validation is None:
-            if len(videos) < 2:
-                raise InvalidInputError("need at least 2 labelled videos: one to train on and one to hold out for validation")
-            order = np.random.default_rng([config.seed, SPLIT_STREAM]).permutation(len(videos))
-            held_out = max(1, round(config.validation_fraction * len(videos)))
-            self.train_index, val_index = np.sort(order[held_out:]), np.sort(order[:held_out])
-            self.val_videos, self.val_targets = videos[val_index], labels.targets[val_index]
-        else:
-            val_videos, val_labels = validation
-            _check_videos(classifier, val_videos, "validation videos")
-            if not isinstance(val_labels, Labels):
-                val_labels = check_labels(val_labels, len(val_videos), "validation labels", num_classes=self._num_classes_of(val_labels))
-            self._check_task(val_labels, "validation labels")
-            self.train_index = np.arange(len(videos))
-            self.val_videos, self.val_targets = val_videos, val_labels.targets
+        labels = self._checked(labels, len(videos), "labels")
+        if validation is not None:
+            _check_videos(classifier, validation[0], "validation videos")
+            validation = (validation[0], self._checked(validation[1], len(validation[0]), "validation labels"))
+        self.train_index, self.val_videos, self.val_targets = _split(videos, labels, validation, config)
         self.videos, self.targets = videos, labels.targets
         facts = {"num_videos": len(videos), "num_train": len(self.train_index), "num_validation": len(self.val_videos)}
         facts["labels_sha256"] = labels_digest(labels.targets)
         self.run_config = FinetuneRunConfig(classifier.config, classifier.classifier_config, config, {**(data or {}), **facts})
-        self.optimizer = make_optimizer(classifier, config.optimisation(), device)
+        self.schedule = config.optimisation()  # the optimizer and learning rate in the training loop's terms
+        self.optimizer = make_optimizer(classifier, self.schedule, device)
         self.precision = resolve_precision(config.precision, device)
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
         self.step, self.best_score, self.best_step, self.evals_since_best = 0, -math.inf, 0, 0
@@ -176,16 +193,19 @@ class _Finetuner:
         else:
             self._save(LAST_CHECKPOINT)  # step 0: a run killed at once resumes with its initial weights
 
-    def _num_classes_of(self, labels: np.ndarray) -> int | None:
-        return self.classifier.classifier_config.num_classes if np.ndim(labels) == 1 else None
-
-    def _check_task(self, labels: Labels, name: str) -> None:
+    def _checked(self, labels: np.ndarray | Labels, num_videos: int, name: str) -> Labels:
+        """Labels checked, and of the classifier's task and classes."""
         wanted = self.classifier.classifier_config
+        if not isinstance(labels, Labels):
+            labels = check_labels(labels, num_videos, name, num_classes=wanted.num_classes if np.ndim(labels) == 1 else None)
         if labels.task != wanted.task or labels.num_classes != wanted.num_classes:
             raise InvalidInputError(
                 f"{name} are {labels.task} over {labels.num_classes} classes but the classifier is {wanted.task} over "
                 f"{wanted.num_classes}; build the classifier for these labels"
             )
+        if len(labels.targets) != num_videos:
+            raise InvalidInputError(f"{name}: {len(labels.targets):,} labels for {num_videos:,} videos; give one label per video")
+        return labels
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -328,7 +348,7 @@ class _Finetuner:
 
     def _train_step(self, positions: list[int]) -> None:
         frames, targets = self._batch(self.train_index[positions])
-        lr = lr_at(self.step, self.config.optimisation())
+        lr = lr_at(self.step, self.schedule)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self.autocast:
@@ -346,11 +366,11 @@ class _Finetuner:
     def _log(self, bar: TrainingProgress) -> None:
         mean = self.window_loss / max(1, self.window_steps)
         if not math.isfinite(mean):
-            raise InvalidInputError(f"the loss became {mean} by step {self.step}; lower the learning rate (--lr)")
+            raise TrainingDiverged(
+                f"the loss became {mean} by step {self.step}; {self.run_dir / LAST_CHECKPOINT} is kept; lower the learning rate (--lr)"
+            )
         seq_per_s = self.timed_steps * self.config.batch_size / max(time.perf_counter() - self.window_started, 1e-9)
-        self.metrics_log.append(
-            {"step": self.step, "loss": mean, "lr": lr_at(self.step - 1, self.config.optimisation()), "seq_per_s": seq_per_s}
-        )
+        self.metrics_log.append({"step": self.step, "loss": mean, "lr": lr_at(self.step - 1, self.schedule), "seq_per_s": seq_per_s})
         bar.set_stats(loss=mean, seq_per_s=seq_per_s)
         self.window_loss, self.window_steps = 0.0, 0
         self.window_started, self.timed_steps = time.perf_counter(), 0
