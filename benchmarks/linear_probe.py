@@ -29,13 +29,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from videoae.data.digits import load_digits
-from videoae.data.moving_mnist import draw_sequence_params, generate_indices
+from videoae.data.labelled_sequences import labelled_moving_mnist
+from videoae.evaluation.classification import average_precision
 from videoae.models import build_model
 from videoae.models.checkpoint import load_model
 
-NUM_CLASSES = 10
-NUM_DIGITS = 2
 DATA_SEED = 4242  # a stream of its own: not the embedded test set, not a training stream
 RANDOM_INIT_SEED = 0
 DEFAULT_NUM_SEQUENCES = 2000
@@ -47,23 +45,6 @@ MIN_STD = 1e-6  # features constant over the training split are left centred, no
 PROBE_THREADS = 1
 
 
-def labelled_sequences(num_sequences: int, *, num_frames: int, seed: int = DATA_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """Moving MNIST from the bundled test digits and each sequence's classes.
-
-    Returns:
-        uint8 videos (N, T, 64, 64) and float32 multi-hot labels (N, 10) (a class is 1 when
-        at least one of the sequence's digits shows it).
-    """
-    images, labels = load_digits("bundled", "test")
-    indices = np.arange(num_sequences)
-    videos = generate_indices(indices, seed=seed, num_frames=num_frames, num_digits=NUM_DIGITS, digits=images)
-    params = draw_sequence_params(indices, seed=seed, num_digits=NUM_DIGITS, num_available_digits=len(images))
-    classes = labels[params.digit_index]  # (N, K)
-    targets = np.zeros((num_sequences, NUM_CLASSES), dtype=np.float32)
-    np.put_along_axis(targets, classes.astype(np.int64), 1.0, axis=1)
-    return videos, targets
-
-
 def encoder_features(model, videos: np.ndarray) -> torch.Tensor:
     """``model.features`` of the first ``num_input_frames`` frames of uint8 videos, (N, F) float32."""
     steps = model.config.num_input_frames
@@ -72,15 +53,6 @@ def encoder_features(model, videos: np.ndarray) -> torch.Tensor:
         clips = torch.from_numpy(np.array(videos[start : start + FEATURE_BATCH, :steps])).float().div_(255).unsqueeze(2)
         parts.append(model.features(clips).float())  # (B, 2 * L * H)
     return torch.cat(parts)
-
-
-def average_precision(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Average precision of each column (class), (C,); NaN for a class with no positive."""
-    order = scores.argsort(dim=0, descending=True)
-    hits = targets.gather(0, order)  # (N, C), sorted by score
-    precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, dtype=hits.dtype)[:, None]
-    positives = hits.sum(0)
-    return (precision * hits).sum(0) / positives.where(positives > 0, torch.tensor(float("nan")))
 
 
 def _standardise(fit: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
@@ -145,7 +117,7 @@ def run_probe(model, *, num_sequences: int = DEFAULT_NUM_SEQUENCES, seed: int = 
     if num_sequences < 10:
         raise ValueError(f"need at least 10 sequences to split into train, validation and test, got {num_sequences}")
     model = model.eval()
-    videos, labels = labelled_sequences(num_sequences, num_frames=model.config.num_input_frames, seed=seed)
+    videos, labels = labelled_moving_mnist(num_sequences, num_frames=model.config.num_input_frames, seed=seed)
     targets = torch.from_numpy(labels)
     torch.manual_seed(RANDOM_INIT_SEED)
     random_model = build_model(model.config).eval()

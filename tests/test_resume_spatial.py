@@ -1,6 +1,6 @@
 """Resume of the spatial family, whose convolution weights are channels-last: the optimizer state
 read from a checkpoint must take its parameters' layout, or fused Adam pairs weights with other
-weights' moments (``training.loop._match_parameter_layouts``)."""
+weights' moments (``training.loop.match_parameter_layouts``)."""
 
 from __future__ import annotations
 

@@ -15,11 +15,11 @@ import sys
 from collections.abc import Sequence
 
 from videoae import __version__
-from videoae.cli import data, demo, evaluate, report, train
+from videoae.cli import data, demo, evaluate, finetune, report, train
 from videoae.errors import EXIT_INTERRUPTED, VideoAEError
 
 EXIT_USER_ERROR = 2
-COMMAND_GROUPS = (data, train, demo, evaluate, report)
+COMMAND_GROUPS = (data, train, demo, evaluate, finetune, report)
 
 
 def _build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,6 +138,12 @@ def _add_data_generate_commands(data_commands: argparse._SubParsersAction) -> No
         "--frame-ms", type=int, default=100, metavar="MS", help="display time of a GIF or MP4 frame (default %(default)s)"
     )
     generate.add_argument("-o", "--output", required=True, metavar="OUT", help="the .npy file to write, or with --format gif the folder")
+    generate.add_argument(
+        "--labels-out",
+        metavar="LABELS.npy",
+        help="also write which digit classes each sequence shows: float32 multi-hot (N, 10), row i for sequence i, "
+        "from the digits' labels (the labels `videoae finetune --labels` takes; use --digits test for digits no shipped model saw)",
+    )
     generate.set_defaults(run=_run_data_generate)
 
     preview = data_commands.add_parser(
@@ -220,9 +227,45 @@ def _generate_from_args(args: argparse.Namespace) -> np.ndarray:
     return videos
 
 
+def _labels_path(args: argparse.Namespace) -> Path | None:
+    """``--labels-out``, checked before anything is generated (the digits' labels read too)."""
+    if args.labels_out is None:
+        return None
+    from videoae.data.labelled_sequences import digit_labels
+    from videoae.errors import InvalidInputError
+
+    path = check_output_file(args.labels_out, (".npy",), "--labels-out")
+    check_outputs_spare_inputs([path], [args.digits], "--labels-out")
+    if os.path.realpath(path) == os.path.realpath(args.output):
+        raise InvalidInputError(f"--labels-out {path} is the file -o writes; give the labels another name")
+    digit_labels(args.digits)
+    return path
+
+
+def _write_labels(args: argparse.Namespace, path: Path | None) -> None:
+    if path is None:
+        return
+    from videoae.atomic import write_atomically
+    from videoae.data.labelled_sequences import digit_labels, sequence_labels
+
+    labels = sequence_labels(
+        np.arange(args.start, args.start + args.num, dtype=np.uint64),
+        digit_labels(args.digits),
+        seed=args.seed,
+        num_digits=args.num_digits,
+        speed=tuple(args.speed),
+    )
+    write_atomically(path, lambda handle: np.save(handle, labels))
+    rows = "row i: sequence i" if args.start == 0 else f"row i: sequence {args.start} + i"
+    print(f"wrote {path}: float32 {labels.shape} multi-hot, the digit classes each sequence shows ({rows})")
+
+
 def _run_data_generate(args: argparse.Namespace) -> int:
+    labels_path = _labels_path(args)
     if args.format in ("gif", "mp4"):
-        return _generate_gifs(args)
+        code = _generate_gifs(args)
+        _write_labels(args, labels_path)
+        return code
     from videoae.data.video_writers import npy_header_bytes, write_npy_blocks
     from videoae.errors import InvalidInputError
 
@@ -245,6 +288,7 @@ def _run_data_generate(args: argparse.Namespace) -> int:
         f"wrote {path}: {_count(num, 'sequence')} x {frames} frames of {height}x{width}, uint8, "
         f"shape {(frames, num, height, width)} (T, N, H, W), seed {args.seed}, indices {args.start}..{last}"
     )
+    _write_labels(args, labels_path)
     return 0
 
 

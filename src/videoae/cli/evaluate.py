@@ -135,7 +135,7 @@ def _data_name(source: str) -> str:
     return source_name(source)
 
 
-def _evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_frames: int, channels: int = 1):
+def read_evaluation_data(args: argparse.Namespace, model_size: tuple[int, int], num_frames: int, channels: int = 1):
     """The data named by DATA / --data, at most ``num_frames`` frames per sequence, checked against the model."""
     from videoae.data.evaluation_sets import DATA_SOURCES, EMBEDDED, evaluation_data
     from videoae.data.video_clips import is_video_collection
@@ -206,7 +206,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         raise InvalidInputError("--plot draws the prediction's per-frame curves, and this model has no future predictor; drop --plot")
     num_input = args.input_frames or config.num_input_frames
     wanted_future = args.future or (config.num_future_frames if config.predict else AUTOENCODER_FUTURE_FRAMES)
-    data = _evaluation_data(args, model_size, num_input + wanted_future, model_channels(model))
+    data = read_evaluation_data(args, model_size, num_input + wanted_future, model_channels(model))
     available = data.num_frames - num_input
     if available < 1:
         raise InvalidInputError(
@@ -407,7 +407,7 @@ def _run_features(args: argparse.Namespace) -> int:
     model, _ = _load_model(args)
     model_size = model_frame_size(model)
     num_input = args.input_frames or model.config.num_input_frames
-    data = _evaluation_data(args, model_size, num_input, model_channels(model))
+    data = read_evaluation_data(args, model_size, num_input, model_channels(model))
     if data.num_frames < num_input:
         raise InvalidInputError(
             f"{_data_name(data.source)} has {data.num_frames} frames per sequence{_layout_hint(args, data)} but the encoder reads {num_input}; "

@@ -17,6 +17,12 @@ def to_unit_float(frames: torch.Tensor) -> torch.Tensor:
     return frames.float()
 
 
+def videos_to_tensor(videos: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n, T, H, W) or (n, T, C, H, W) uint8 or float videos -> float32 (n, T, C, H, W) in [0, 1] on ``device``."""
+    tensor = to_unit_float(torch.from_numpy(np.array(videos)))  # a writable copy: inputs may be read-only views
+    return (tensor.unsqueeze(2) if tensor.dim() == 4 else tensor).to(device)
+
+
 def to_uint8(frames: np.ndarray) -> np.ndarray:
     """Convert frames to uint8: floats are clipped to [0, 1], scaled by 255 and rounded.
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from videoae.data.evaluation_sets import DEFAULT_BLOCK_SEQUENCES, EvaluationData, source_name
-from videoae.data.pixels import to_unit_float
+from videoae.data.pixels import videos_to_tensor
 from videoae.errors import InvalidInputError
 from videoae.models import CompositeModel, model_device
 from videoae.progress import progress_callback
@@ -155,13 +155,6 @@ def _check_positive(name: str, value: int | None) -> int | None:
     return None if value is None else check_int(name, value, 1)
 
 
-def _to_tensor(videos: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(n, T, H, W) or (n, T, C, H, W) uint8 or float -> float32 (n, T, C, H, W) in [0, 1] on ``device``."""
-    tensor = torch.from_numpy(np.array(videos))  # a writable copy: inputs may be read-only views
-    tensor = to_unit_float(tensor)
-    return (tensor.unsqueeze(2) if tensor.dim() == 4 else tensor).to(device)
-
-
 def _check_videos(model: CompositeModel, videos: np.ndarray, num_input_frames: int) -> None:
     channels = model_channels(model)
     layout = "(N, T, H, W)" if channels == GRAYSCALE_CHANNELS else f"(N, T, {channels}, H, W)"
@@ -213,12 +206,12 @@ def predict_videos(
     device = model_device(model)
     predictions, reconstructions = [], []
     for start in range(0, len(videos), batch_size):
-        inputs = _to_tensor(videos[start : start + batch_size, :num_input_frames], device)  # (B, T_in, 1, H, W)
+        inputs = videos_to_tensor(videos[start : start + batch_size, :num_input_frames], device)  # (B, T_in, 1, H, W)
         if model.predictor is not None:
             predictions.append(_picture_layout(model.predict(inputs, num_future)))
         if model.reconstructor is not None:
             reconstructions.append(_picture_layout(model.reconstruct(inputs)))
-    frames = _picture_layout(_to_tensor(videos, torch.device("cpu")))  # float32 (N, T, H, W) or (N, T, H, W, 3)
+    frames = _picture_layout(videos_to_tensor(videos, torch.device("cpu")))  # float32 (N, T, H, W) or (N, T, H, W, 3)
     truth = frames[:, num_input_frames : num_input_frames + num_future]
     return Prediction(
         inputs=frames[:, :num_input_frames],
@@ -266,7 +259,7 @@ def encoder_features(
         for block in blocks:
             _check_videos(model, block, num_input_frames)
             for start in range(0, len(block), batch_size):
-                inputs = _to_tensor(block[start : start + batch_size, :num_input_frames], device)
+                inputs = videos_to_tensor(block[start : start + batch_size, :num_input_frames], device)
                 features.append(model.features(inputs).float().cpu().numpy())
                 if report is not None:
                     report(len(inputs))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ TUPLE_TAG, TENSOR_TAG = "$tuple", "$tensor"
 PRETRAINED_PREFIX = "pretrained:"
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "assets" / "pretrained"
 MAX_NAMES_SHOWN = 3  # offending names listed in a mismatch message
+# The extra-metadata key of a classifier's checkpoint (videoae finetune): its ClassifierConfig; the
+# model config beside it is the autoencoder's the encoder comes from.
+CLASSIFIER_KEY = "classifier"
 
 
 class CheckpointWriteError(VideoAEError, OSError):
@@ -356,18 +360,30 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> Compo
     """
     device = resolve_device(device)
     checkpoint = read_checkpoint(resolve_checkpoint_path(path), load_optimizer=False)
+    if CLASSIFIER_KEY in checkpoint.extra_metadata:
+        raise InvalidInputError(
+            f"{checkpoint.path} is a video classifier (from videoae finetune), not an autoencoder; "
+            "load it with videoae.models.classifier.load_classifier"
+        )
     check_weights(checkpoint)
     model = CompositeModel(checkpoint.model_config)
     model.load_state_dict(checkpoint.model_state, strict=True)
     return model.to(device).eval()
 
 
-def check_weights(checkpoint: Checkpoint) -> None:
+def check_weights(checkpoint: Checkpoint, build: Callable[[], nn.Module] | None = None) -> None:
     """InvalidInputError unless the checkpoint's tensors have the names and shapes its model config
     declares. Checked on the meta device, before any model is built: a file of a few MB whose
-    config declares a huge model must be refused, not allocated."""
+    config declares a huge model must be refused, not allocated.
+
+    Args:
+        checkpoint: the checkpoint read.
+        build: makes the model the weights are for (called on the meta device); default the
+            composite model of the checkpoint's config.
+    """
     with torch.device("meta"):
-        model_state = CompositeModel(checkpoint.model_config).state_dict()
+        model = build() if build is not None else CompositeModel(checkpoint.model_config)
+        model_state = model.state_dict()
     expected = {name: tuple(tensor.shape) for name, tensor in model_state.items()}
     stored = {name: tuple(tensor.shape) for name, tensor in checkpoint.model_state.items()}
     problems = []

@@ -57,6 +57,28 @@ def model_device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
+def frames_to_model_space(frames: Tensor, config: ModelConfig, name: str, dtype: torch.dtype) -> Tensor:
+    """(B, T, *frame_shape) frames -> (T, B, ...) in model space (see :mod:`videoae.models.cores`), in ``dtype``.
+
+    Raises:
+        InvalidInputError: frames of another shape, empty, not float, or not finite (checked on CPU).
+    """
+    shape = config.frame_shape
+    if frames.dim() != 2 + len(shape) or tuple(frames.shape[2:]) != shape:
+        raise InvalidInputError(
+            f"{name} must have shape (batch, time, {', '.join(map(str, shape))}) for this model, got {tuple(frames.shape)}"
+        )
+    if frames.shape[0] == 0 or frames.shape[1] == 0:
+        raise InvalidInputError(f"{name} is empty: shape {tuple(frames.shape)}")
+    if not frames.is_floating_point():
+        raise InvalidInputError(f"{name} must be a float tensor with values in [0, 1], got {frames.dtype}")
+    # On CUDA this check would stall the step on the host, so it runs on CPU only.
+    if frames.device.type == "cpu" and not torch.isfinite(frames).all():
+        raise InvalidInputError(f"{name} contains NaN or infinite values")
+    # Frames in another float type (float64 from numpy, say) are computed in the model's own.
+    return to_model_space(frames.transpose(0, 1).to(dtype), config)
+
+
 class Decoder(nn.Module):
     """A recurrent stack (LSTM, or ConvLSTM for the spatial family) seeded with the encoder's state,
     and a readout to frames (linear, or a 1x1 convolution).
@@ -194,21 +216,8 @@ class CompositeModel(nn.Module):
     # -- shapes ---------------------------------------------------------------------------------
 
     def _to_time_major(self, frames: Tensor, name: str) -> Tensor:
-        """(B, T, *frame_shape) -> (T, B, ...) in model space (see :mod:`videoae.models.cores`), validated."""
-        shape = self.config.frame_shape
-        if frames.dim() != 2 + len(shape) or tuple(frames.shape[2:]) != shape:
-            raise InvalidInputError(
-                f"{name} must have shape (batch, time, {', '.join(map(str, shape))}) for this model, got {tuple(frames.shape)}"
-            )
-        if frames.shape[0] == 0 or frames.shape[1] == 0:
-            raise InvalidInputError(f"{name} is empty: shape {tuple(frames.shape)}")
-        if not frames.is_floating_point():
-            raise InvalidInputError(f"{name} must be a float tensor with values in [0, 1], got {frames.dtype}")
-        # On CUDA this check would stall the step on the host, so it runs on CPU only.
-        if frames.device.type == "cpu" and not torch.isfinite(frames).all():
-            raise InvalidInputError(f"{name} contains NaN or infinite values")
-        # Frames in another float type (float64 from numpy, say) are computed in the model's own.
-        return to_model_space(frames.transpose(0, 1).to(model_dtype(self)), self.config)
+        """(B, T, *frame_shape) -> (T, B, ...) in model space, validated (:func:`frames_to_model_space`)."""
+        return frames_to_model_space(frames, self.config, name, model_dtype(self))
 
     def _to_batch_major(self, values: Tensor) -> Tensor:
         """(T, B, ...) in model space -> (B, T, *frame_shape)."""

@@ -186,7 +186,7 @@ def saved_world_size(checkpoint: Checkpoint) -> int:
     return max(1, sum(1 for name in checkpoint.extra_tensors if name.startswith("rng_rank")))
 
 
-def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+def match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
     """Give each loaded state tensor its parameter's memory layout. A checkpoint stores tensors
     contiguous, while the spatial family's convolutions are channels-last; fused Adam walks a
     parameter and its moments in memory order, so mismatched layouts would pair each weight with
@@ -385,7 +385,7 @@ class _Trainer:
                 raise InvalidInputError(
                     f"cannot resume from {path}: its optimizer state does not fit this run ({err}); start a new run"
                 ) from None
-            _match_parameter_layouts(self.optimizer)
+            match_parameter_layouts(self.optimizer)
         self.step, self.best_score = checkpoint.step, state["best_score"]
         if state["rng"] is not None:
             torch.set_rng_state(state["rng"])
