@@ -25,7 +25,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--preset",
         default=None,
         metavar="NAME",
-        help="model preset: paper, seed, small (default), tiny, conv-small, conv-openstl; small and conv-small also bring "
+        help="model preset: paper, seed, small (default), tiny, conv-small, conv-p8, conv-openstl; small, conv-small and conv-p8 also bring "
         "the training recipe they were measured with (batch, lr, precision, schedule, steps; docs/training.md), "
         "beneath --config and --set",
     )
