@@ -222,7 +222,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=None, metavar="K", help="seeds 0..K-1 per cell (default 3)")
     parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS), default=list(CONDITIONS))
     parser.add_argument(
-        "--pooling", choices=("mean", "max", "flatten"), default="mean", help="ConvLSTM state pooling (default %(default)s)"
+        "--pooling",
+        choices=("mean", "max", "flatten"),
+        default=ClassifierConfig.pooling,
+        help="ConvLSTM state pooling (default %(default)s)",
     )
     parser.add_argument("--state", choices=("all", "last_h"), default="all", help="encoder state read (default %(default)s)")
     parser.add_argument("--head-hidden", type=int, default=0, metavar="N", help="hidden ReLU units of the head (default 0: linear)")

@@ -57,7 +57,7 @@ def test_a_run_writes_its_folder_and_keeps_the_best_checkpoint(autoencoder, tmp_
     assert result.step == 8 and result.stop_reason == "max_steps" and result.score_name == "map"
     assert result.num_validation == 5 and 0 <= result.chance <= 1 and 0 <= result.best_score <= 1
     saved = read_finetune_config(run)
-    assert saved.finetune.max_steps == 8 and saved.data["num_train"] == 19 and saved.classifier.pooling == "mean"
+    assert saved.finetune.max_steps == 8 and saved.data["num_train"] == 19 and saved.classifier.pooling == "flatten"
     records = [json.loads(line) for line in (run / METRICS_FILE).read_text().splitlines()]
     assert [r["step"] for r in records if "eval" in r] == [4, 8] and [r["step"] for r in records if "loss" in r] == [2, 4, 6, 8]
     best = read_checkpoint(run / BEST_CHECKPOINT)

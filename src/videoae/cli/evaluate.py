@@ -74,8 +74,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     features = commands.add_parser(
         "features",
         help="write the encoder's representation of each sequence as a float32 .npy",
-        description="One feature vector per sequence: the encoder's final (h, c) of every layer after reading the "
-        "input frames, float32 (N, 2 * layers * hidden).",
+        description="One feature vector per sequence: the encoder's final h and c of every layer after reading the "
+        "input frames, concatenated, float32: (N, 2 * layers * hidden) for a flat LSTM; for a ConvLSTM each map kept "
+        "whole, flattened in (channel, row, column) order, (N, 2 * layers * channels * grid height * grid width). "
+        "Of the states measured for classifying digits (docs/evaluation.md), all layers' h and c with the maps kept "
+        "whole served best: pooling the maps over the grid, or keeping only the last h, lost most of what they hold.",
     )
     features.add_argument("checkpoint", metavar="CKPT", help=CHECKPOINT_HELP)
     features.add_argument("data", metavar="DATA", help=DATA_HELP)

@@ -55,7 +55,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--pooling",
         choices=("mean", "max", "flatten"),
-        help="ConvLSTM maps: average (default) or maximum per channel over the grid, or no pooling; flat LSTM states are not pooled",
+        help="ConvLSTM maps: no pooling (flatten, the default and the best measured), or the average or maximum per channel over "
+        "the grid; flat LSTM states are not pooled",
     )
     parser.add_argument(
         "--head-hidden", type=int, metavar="N", help="one hidden layer of N ReLU units before the output (default 0: linear)"

@@ -52,7 +52,10 @@ class ClassifierConfig:
     state: str = "all"
     # ConvLSTM maps (C, h, w), per channel over the grid: "mean" (global average), "max", or
     # "flatten" (no pooling: C * h * w values). Flat states and raw pixels are vectors: not pooled.
-    pooling: str = "mean"
+    # "flatten" by default: where a digit is matters for which digits there are; fine-tuned on
+    # 10,000 labels, conv-small's classifier scored 0.686 mAP flattened, 0.401 max- and 0.368
+    # mean-pooled (docs/evaluation.md, "Does pretraining help a classifier with few labels?")
+    pooling: str = "flatten"
     head_hidden: int = 0  # 0: a linear head; N > 0: one hidden layer of N ReLU units
     freeze_encoder: bool = False  # the encoder's weights stay as loaded and it runs in eval mode
 
