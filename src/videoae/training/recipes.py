@@ -32,6 +32,9 @@ _CPU_RECIPE: dict[str, Any] = dict(
     log_every=10,
     num_workers=0,  # generating a batch takes milliseconds: not worth a process on 2 cores
 )
+# The ConvLSTM presets' recipe: bf16 where it pays, and 1,000 steps of scheduled sampling's decay.
+_CONV_RECIPE: dict[str, Any] = {**_CPU_RECIPE, "precision": "auto", "ground_truth_decay_steps": 1000}
+_FP32_CPUS = "a CPU without bf16 instructions (AMX or AVX-512 BF16) trains in fp32, more slowly"
 
 
 @dataclass(frozen=True)
@@ -65,21 +68,18 @@ RECIPES: dict[str, Recipe] = {
     # The demo: 761 steps in 8 minutes (docs/models.md, run d2); 1,000 steps end the scheduled
     # sampling's decay, as the shipped model's run passed it.
     "conv-small": Recipe(
-        train={**_CPU_RECIPE, "precision": "auto", "ground_truth_decay_steps": 1000, "max_steps": 1000},
+        train={**_CONV_RECIPE, "max_steps": 1000},
         rate=MeasuredRate(
             1.6,
-            "the demo's 761 steps in 8 minutes on 1 thread of a shared 2-core Intel Xeon with AMX in bf16, "
-            "docs/models.md; a CPU without bf16 instructions (AMX or AVX-512 BF16) trains in fp32, more slowly",
+            f"the demo's 761 steps in 8 minutes on 1 thread of a shared 2-core Intel Xeon with AMX in bf16, docs/models.md; {_FP32_CPUS}",
         ),
     ),
     # conv-small's recipe, unchanged: the design search measured conv-p8 with it (docs/models.md).
     # The demo: 2,583 steps in its 8 minutes, evaluations included.
     "conv-p8": Recipe(
-        train={**_CPU_RECIPE, "precision": "auto", "ground_truth_decay_steps": 1000, "max_steps": 2500},
+        train={**_CONV_RECIPE, "max_steps": 2500},
         rate=MeasuredRate(
-            5.4,
-            "the demo's 2,583 steps in 8 minutes on an idle 2-core Intel Xeon with AMX in bf16, docs/models.md; "
-            "a CPU without bf16 instructions (AMX or AVX-512 BF16) trains in fp32, more slowly",
+            5.4, f"the demo's 2,583 steps in 8 minutes on an idle 2-core Intel Xeon with AMX in bf16, docs/models.md; {_FP32_CPUS}"
         ),
     ),
 }
