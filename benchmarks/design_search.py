@@ -42,6 +42,7 @@ from videoae.training.recipes import new_run_config
 
 PRESET = "conv-small"
 RATE_STEPS = 60
+CONV_P8 = {"model.patch_size": 8, "hidden_size": 96, "kernel_size": 3}  # what makes conv-small conv-p8
 # name: (what changes, settings laid over the preset's recipe, as videoae.train's keywords)
 TRIALS: dict[str, tuple[str, dict[str, Any]]] = {
     "demo": ("conv-small with its recipe, as the demo trains it", {}),
@@ -75,6 +76,8 @@ TRIALS: dict[str, tuple[str, dict[str, Any]]] = {
     "free-running": ("predictor fed its own output from the start", {"decoder_training_input": "free_running"}),
     "predictor-only": ("no reconstruction decoder", {"reconstruct": False}),
     "compile": ("torch.compile", {"compile": True}),
+    "p8-predictor-only": ("conv-p8 without the reconstruction decoder", {**CONV_P8, "reconstruct": False}),
+    "p8-compile": ("conv-p8, torch.compile", {**CONV_P8, "compile": True}),
 }
 
 

@@ -38,7 +38,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="change one setting, e.g. --set lr=3e-4 --set model.hidden_size=1024 (repeatable); train on your own videos "
         "with --set data=PATH (.npy/.npz, GIF, folder of frames; a 4-D array is (T, N, H, W) unless --set layout=NTHW), "
-        "e.g. from `videoae data generate`",
+        "e.g. from `videoae data generate`; start from trained weights instead of random ones with --set init_from=CKPT "
+        "(a checkpoint, a run folder or pretrained:NAME, e.g. --preset conv-p8 --set init_from=pretrained:conv-p8)",
     )
     train.add_argument("--out", metavar="RUN", help="run folder to create")
     train.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")

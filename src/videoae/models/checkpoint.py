@@ -381,9 +381,17 @@ def check_weights(checkpoint: Checkpoint, build: Callable[[], nn.Module] | None 
         build: makes the model the weights are for (called on the meta device); default the
             composite model of the checkpoint's config.
     """
+    problems = _weight_problems(checkpoint, build or (lambda: CompositeModel(checkpoint.model_config)))
+    if problems:
+        raise InvalidInputError(
+            f"weights in {checkpoint.path} do not match its model config: {'; '.join(problems)}; the file was edited or damaged: use another checkpoint"
+        )
+
+
+def _weight_problems(checkpoint: Checkpoint, build: Callable[[], nn.Module]) -> list[str]:
+    """What keeps the checkpoint's weights from loading into the model ``build`` makes (none: they load)."""
     with torch.device("meta"):
-        model = build() if build is not None else CompositeModel(checkpoint.model_config)
-        model_state = model.state_dict()
+        model_state = build().state_dict()
     expected = {name: tuple(tensor.shape) for name, tensor in model_state.items()}
     stored = {name: tuple(tensor.shape) for name, tensor in checkpoint.model_state.items()}
     problems = []
@@ -402,10 +410,32 @@ def check_weights(checkpoint: Checkpoint, build: Callable[[], nn.Module] | None 
     }:
         example = sorted(retyped)[0]
         problems.append(f"non-float weights in {_first(retyped)} ({example}: {checkpoint.model_state[example].dtype})")
-    if problems:
+    return problems
+
+
+def initial_weights(path: str | Path, config: ModelConfig) -> dict[str, Tensor]:
+    """The weights of a trained autoencoder, to start a new run of model ``config`` from.
+
+    Args:
+        path: a checkpoint file, a run folder (its best checkpoint, else its last) or ``"pretrained:NAME"``.
+        config: the new run's model. It may differ from the checkpoint's in settings that hold no
+            weights (how the decoders are fed while training, dropout, the readout's initial bias),
+            not in a weight's name or shape.
+    """
+    checkpoint = read_checkpoint(resolve_checkpoint_path(path), load_optimizer=False)
+    if CLASSIFIER_KEY in checkpoint.extra_metadata:
         raise InvalidInputError(
-            f"weights in {checkpoint.path} do not match its model config: {'; '.join(problems)}; the file was edited or damaged: use another checkpoint"
+            f"init_from: {checkpoint.path} is a video classifier, not an autoencoder; start from an autoencoder's checkpoint"
         )
+    check_weights(checkpoint)
+    problems = _weight_problems(checkpoint, lambda: CompositeModel(config))
+    if problems:
+        differing = [key for key, value in checkpoint.model_config.to_dict().items() if config.to_dict().get(key) != value]
+        raise InvalidInputError(
+            f"init_from: the weights in {checkpoint.path} do not fit this run's model ({'; '.join(problems)}; the models differ in "
+            f"{', '.join(differing)}); give the model options of the checkpoint's run, or another init_from"
+        )
+    return checkpoint.model_state
 
 
 def check_compatible(checkpoint: Checkpoint, config: ModelConfig) -> None:

@@ -70,6 +70,9 @@ class TrainConfig:
     num_digits: int = 2
     speed: tuple[float, float] = (0.1, 0.1)  # generator step per frame (the paper: 0.1)
     seed: int = 0  # model initialisation and the training data stream
+    # start from trained weights instead of a random initialisation: a checkpoint, a run folder
+    # (its best checkpoint) or "pretrained:NAME"; a new run only (a resumed one has its own)
+    init_from: str = ""
     num_workers: int = 2  # DataLoader worker processes per training process
     # optimisation
     batch_size: int = 64  # global: split across processes

@@ -26,7 +26,14 @@ from videoae.atomic import write_json_atomically
 from videoae.data.training_batches import StepBatchSampler, training_dataset, training_loader
 from videoae.errors import EXIT_INTERRUPTED, EXIT_RESUMABLE, InvalidInputError, VideoAEError
 from videoae.models import CompositeModel
-from videoae.models.checkpoint import Checkpoint, check_compatible, check_weights, read_checkpoint, save_checkpoint
+from videoae.models.checkpoint import (
+    Checkpoint,
+    check_compatible,
+    check_weights,
+    initial_weights,
+    read_checkpoint,
+    save_checkpoint,
+)
 from videoae.progress import shows_progress
 from videoae.run_folder import (
     BEST_CHECKPOINT,
@@ -42,7 +49,7 @@ from videoae.run_folder import (
     started_run_files,
 )
 from videoae.training import distributed
-from videoae.training.config import RunConfig, config_differences
+from videoae.training.config import RunConfig, TrainConfig, config_differences
 from videoae.training.distributed import RefusedElsewhere
 from videoae.training.metrics_log import MetricsLog, check_tensorboard, last_logged_step
 from videoae.training.periodic_eval import evaluate_during_training, score
@@ -235,6 +242,8 @@ class _Trainer:
         )
         torch.manual_seed(self.config.seed)  # the same initial weights on every process
         self.model = CompositeModel(run.model).to(dist.device)
+        # read before the folder is touched; a resumed run starts from its own checkpoint instead
+        init_state = initial_weights(self.config.init_from, run.model) if self.config.init_from and not resume else None
         self.optimizer = make_optimizer(self.model, self.config, dist.device)
         # Process 0 alone decides about the folder; the others learn its decision, or stop
         # without a word when it refused (its one line says why).
@@ -249,6 +258,9 @@ class _Trainer:
         self._reset_window()
         if has_checkpoint:
             self._together(self._restore)
+        elif self.config.init_from:  # a new run, or one killed before its first checkpoint
+            self.model.load_state_dict(init_state or initial_weights(self.config.init_from, run.model))
+            logger.info("%s starts from the weights of %s", self.run_dir, self.config.init_from)
         elif resuming and dist.is_main:
             # killed before its first checkpoint: start again, on a log without the lost steps
             self.metrics_log.truncate_after(0)
@@ -369,7 +381,8 @@ class _Trainer:
         check_weights(checkpoint)
         trained_with = checkpoint.extra_metadata.get("train_config")
         if isinstance(trained_with, dict):  # config.json edited by hand since the checkpoint was saved
-            differing = config_differences(trained_with, self.config.to_dict())
+            # a setting added to videoae after the run was saved has its default there
+            differing = config_differences({**TrainConfig().to_dict(), **trained_with}, self.config.to_dict())
             if differing:
                 raise InvalidInputError(
                     f"{self.run_dir / CONFIG_FILE} differs from the train settings {path.name} was trained with "
