@@ -38,7 +38,9 @@ def run_once(folder: Path, *, precision: str, compiled: bool, steps: int) -> str
         outcome = f"; DIVERGED: {err}"
     elapsed = time.perf_counter() - started
     batch = new_run_config("conv-p8").train.batch_size
-    logged = [r for r in (json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    log = folder / "metrics.jsonl"  # written from the first finite logged window on
+    lines = log.read_text().splitlines() if log.is_file() else []
+    logged = [r for r in map(json.loads, lines) if "loss" in r]
     rates = [r["seq_per_s"] / batch for r in logged[1:]]  # the first window holds the start-up
     if not rates:
         return f"{len(logged)} windows logged in {elapsed:.0f} s{outcome}"

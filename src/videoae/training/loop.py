@@ -569,10 +569,7 @@ class _Trainer:
 
     def _check_finite(self) -> None:
         if not torch.isfinite(self.window_loss):
-            raise TrainingDiverged(
-                f"the loss became {self.window_loss.item()} by step {self.step}; {self._kept()}; "
-                "lower the learning rate (--set lr=...) or clip gradients (--set grad_clip=1)"
-            )
+            raise TrainingDiverged(f"the loss became {self.window_loss.item()} by step {self.step}; {self._kept()}; {self._remedy()}")
 
     def _check_finite_state(self) -> None:
         tensors = [*self.model.parameters()]
@@ -582,9 +579,14 @@ class _Trainer:
         if bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
             return
         raise TrainingDiverged(
-            f"the weights or optimizer state became non-finite (NaN or infinite) by step {self.step}; {self._kept()}; "
-            "lower the learning rate (--set lr=...) or clip gradients (--set grad_clip=1)"
+            f"the weights or optimizer state became non-finite (NaN or infinite) by step {self.step}; {self._kept()}; {self._remedy()}"
         )
+
+    def _remedy(self) -> str:
+        if self.config.compile and self.precision == "bf16":
+            # measured: conv-p8 compiled in bf16 on a CPU is NaN from its first steps, eager it trains (docs/models.md)
+            return "train without torch.compile (--set compile=false), or in fp32 (--set precision=fp32): compiled bf16 can compute NaN"
+        return "lower the learning rate (--set lr=...) or clip gradients (--set grad_clip=1)"
 
     def _kept(self) -> str:
         last = self.run_dir / LAST_CHECKPOINT
