@@ -78,7 +78,6 @@ TRIALS: dict[str, tuple[str, dict[str, Any]]] = {
     "compile": ("torch.compile", {"compile": True}),
     "p8-batch8": ("conv-p8, batch 8", {**CONV_P8, "batch_size": 8}),
     "p8-predictor-only": ("conv-p8 without the reconstruction decoder", {**CONV_P8, "reconstruct": False}),
-    "p8-compile": ("conv-p8, torch.compile", {**CONV_P8, "compile": True}),
 }
 
 

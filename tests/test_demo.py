@@ -10,6 +10,7 @@ import torch
 
 from videoae.cli import demo as demo_module
 from videoae.cli import main
+from videoae.cli.demo import SHIPPED_MODEL
 from videoae.models import build_model
 from videoae.models import checkpoint as checkpoint_module
 from videoae.models.checkpoint import save_checkpoint
@@ -46,14 +47,14 @@ def test_the_demo_trains_evaluates_draws_and_says_what_next(tmp_path: Path, caps
 def test_the_pretrained_demo_shows_a_shipped_model_without_training(tmp_path: Path, capsys, monkeypatch) -> None:
     shipped = tmp_path / "shipped"
     torch.manual_seed(0)
-    save_checkpoint(shipped / "conv-small.safetensors", build_model("conv-small", hidden_size=4), step=100)
+    save_checkpoint(shipped / f"{SHIPPED_MODEL}.safetensors", build_model(SHIPPED_MODEL, hidden_size=4), step=100)
     monkeypatch.setattr(checkpoint_module, "PRETRAINED_DIR", shipped)
     code, out, _ = run(capsys, "demo", "--pretrained", "--eval-sequences", "4", "--out", tmp_path / "shown")
-    assert code == 0 and "the pretrained 'conv-small'" in out and "trained" not in out.split("\n")[1]
+    assert code == 0 and f"the pretrained '{SHIPPED_MODEL}'" in out and "trained" not in out.split("\n")[1]
     for name in DRAWN:
         assert (tmp_path / "shown" / name).is_file(), name
     assert not (tmp_path / "shown" / "checkpoints").exists()
-    assert "videoae eval pretrained:conv-small" in out and "videoae predict pretrained:conv-small" in out
+    assert f"videoae eval pretrained:{SHIPPED_MODEL}" in out and f"videoae predict pretrained:{SHIPPED_MODEL}" in out
     assert "baseline: blank" in out and "blank is all 0 (background)" in out
     # the closing lines say in words which baselines the model does not beat (this untrained one: most)
     closing = out[out.index("next:") :].splitlines()
@@ -61,7 +62,7 @@ def test_the_pretrained_demo_shows_a_shipped_model_without_training(tmp_path: Pa
     assert verdict and verdict[0].startswith("verdict: ") and closing[-len(verdict) :] == verdict
     assert any("does not beat" in line for line in verdict)
     # the same name works wherever a checkpoint does
-    assert run(capsys, "eval", "pretrained:conv-small", "--num-sequences", "4")[0] == 0
+    assert run(capsys, "eval", f"pretrained:{SHIPPED_MODEL}", "--num-sequences", "4")[0] == 0
 
 
 @pytest.mark.parametrize(

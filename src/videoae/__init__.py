@@ -34,7 +34,8 @@ def load(path: str | Path, *, device: str | torch.device = "cpu") -> CompositeMo
 
     Args:
         path: a ``.safetensors`` checkpoint, a run folder, or ``"pretrained:NAME"`` for a model
-            that ships with videoae (``"pretrained:conv-small"``, the demo's model trained for an hour).
+            that ships with videoae: ``"pretrained:conv-p8"``, the demo's model trained for 98 minutes,
+            or ``"pretrained:conv-small"``, the earlier demo model trained for an hour.
         device: where the model goes.
 
     Returns:

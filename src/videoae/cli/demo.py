@@ -34,7 +34,7 @@ from videoae.training.recipes import recipe_settings
 from videoae.validation import check_int
 
 DEMO_PRESET = "conv-p8"  # the best predictions per CPU-minute of the design search (docs/models.md)
-SHIPPED_MODEL = "conv-small"  # what --pretrained shows: the model that ships with videoae
+SHIPPED_MODEL = "conv-p8"  # what --pretrained shows: the best model that ships with videoae (docs/training.md)
 FLAT_DEMO_PRESET = "small"  # the paper's flat LSTM, with --preset small
 WHY_THIS_MODEL = (
     "a ConvLSTM composite model keeps each digit's shape on a grid, so it draws recognisable digits "
