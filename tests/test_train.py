@@ -118,7 +118,6 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(
     assert all(torch.isfinite(t).all() for t in checkpoint.model_state.values())
 
 
-
 def test_nan_in_compiled_bf16_points_at_compile_not_the_learning_rate(tmp_path: Path, monkeypatch) -> None:
     original = CompositeModel.forward
 
@@ -131,6 +130,7 @@ def test_nan_in_compiled_bf16_points_at_compile_not_the_learning_rate(tmp_path: 
     monkeypatch.setattr(torch, "compile", lambda model: model)  # what is checked is the advice, not inductor
     with pytest.raises(TrainingDiverged, match="without torch.compile"):
         train(tiny_run(max_steps=4, compile=True, precision="bf16"), tmp_path / "run", progress=False)
+
 
 def _interrupt_at_call(monkeypatch, call: int, interrupt) -> None:
     original = CompositeModel.forward
