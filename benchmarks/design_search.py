@@ -78,6 +78,8 @@ TRIALS: dict[str, tuple[str, dict[str, Any]]] = {
     "compile": ("torch.compile", {"compile": True}),
     "p8-batch8": ("conv-p8, batch 8", {**CONV_P8, "batch_size": 8}),
     "p8-predictor-only": ("conv-p8 without the reconstruction decoder", {**CONV_P8, "reconstruct": False}),
+    "p8-lr3e-3": ("conv-p8, lr 3e-3", {**CONV_P8, "lr": 3e-3}),
+    "p8-decay-500": ("conv-p8, ground truth withdrawn over the first 500 steps", {**CONV_P8, "ground_truth_decay_steps": 500}),
 }
 
 
