@@ -30,18 +30,18 @@ def run_once(folder: Path, *, precision: str, compiled: bool, steps: int) -> str
     """One run's line: start-up, rate and losses, or the step at which it diverged."""
     settings = {"precision": precision, "compile": compiled, "max_steps": steps, "log_every": LOG_EVERY}
     settings.update(eval_every=10 * steps, checkpoint_every=10 * steps, eval_sequences=8)
+    run = new_run_config("conv-p8", settings=settings)
     started = time.perf_counter()
     outcome = ""
     try:
-        train(new_run_config("conv-p8", settings=settings), folder, progress=False)
+        train(run, folder, progress=False)
     except TrainingDiverged as err:
         outcome = f"; DIVERGED: {err}"
     elapsed = time.perf_counter() - started
-    batch = new_run_config("conv-p8").train.batch_size
     log = folder / "metrics.jsonl"  # written from the first finite logged window on
     lines = log.read_text().splitlines() if log.is_file() else []
     logged = [r for r in map(json.loads, lines) if "loss" in r]
-    rates = [r["seq_per_s"] / batch for r in logged[1:]]  # the first window holds the start-up
+    rates = [r["seq_per_s"] / run.train.batch_size for r in logged[1:]]  # the first window holds the start-up
     if not rates:
         return f"{len(logged)} windows logged in {elapsed:.0f} s{outcome}"
     rate = statistics.median(rates)

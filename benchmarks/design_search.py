@@ -48,7 +48,7 @@ TRIALS: dict[str, tuple[str, dict[str, Any]]] = {
     "demo": ("conv-small with its recipe, as the demo trains it", {}),
     "p8-h64-k3": ("8x8 patches, 64 channels, 3x3 kernels", {"model.patch_size": 8, "hidden_size": 64, "kernel_size": 3}),
     "p8-h64-k5": ("8x8 patches, 64 channels, 5x5 kernels", {"model.patch_size": 8, "hidden_size": 64, "kernel_size": 5}),
-    "p8-h96-k3": ("8x8 patches, 96 channels, 3x3 kernels", {"model.patch_size": 8, "hidden_size": 96, "kernel_size": 3}),
+    "p8-h96-k3": ("8x8 patches, 96 channels, 3x3 kernels", CONV_P8),
     "p8-h64-k3-b8": (
         "8x8 patches, 64 channels, 3x3 kernels, batch 8",
         {"model.patch_size": 8, "hidden_size": 64, "kernel_size": 3, "batch_size": 8},

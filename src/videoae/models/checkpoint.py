@@ -430,7 +430,8 @@ def initial_weights(path: str | Path, config: ModelConfig) -> dict[str, Tensor]:
     check_weights(checkpoint)
     problems = _weight_problems(checkpoint, lambda: CompositeModel(config))
     if problems:
-        differing = [key for key, value in checkpoint.model_config.to_dict().items() if config.to_dict().get(key) != value]
+        requested = config.to_dict()
+        differing = [key for key, value in checkpoint.model_config.to_dict().items() if requested.get(key) != value]
         raise InvalidInputError(
             f"init_from: the weights in {checkpoint.path} do not fit this run's model ({'; '.join(problems)}; the models differ in "
             f"{', '.join(differing)}); give the model options of the checkpoint's run, or another init_from"
