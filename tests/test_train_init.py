@@ -49,7 +49,8 @@ def test_a_resumed_run_continues_its_own_weights_without_the_init_file(tmp_path:
     run = tiny_run(init_from=str(trained), max_steps=6)
     train(run, tmp_path / "straight", progress=False)
     train(run.with_overrides(["max_steps=2"]), tmp_path / "stopped", progress=False)
-    trained.unlink()  # a resumed run never reads it again
+    trained.unlink()  # a resumed run never reads it again, in either form of resuming
+    train(run.with_overrides(["max_steps=4"]), tmp_path / "stopped", resume_if_exists=True, progress=False)
     train(run, tmp_path / "stopped", resume=True, progress=False)
     straight, resumed = weights(tmp_path / "straight" / LAST_CHECKPOINT), weights(tmp_path / "stopped" / LAST_CHECKPOINT)
     assert all(torch.equal(straight[name], resumed[name]) for name in straight)

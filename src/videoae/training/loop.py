@@ -242,8 +242,9 @@ class _Trainer:
         )
         torch.manual_seed(self.config.seed)  # the same initial weights on every process
         self.model = CompositeModel(run.model).to(dist.device)
-        # read before the folder is touched; a resumed run starts from its own checkpoint instead
-        init_state = initial_weights(self.config.init_from, run.model) if self.config.init_from and not resume else None
+        # read before the folder is touched; a run that will resume starts from its own checkpoint instead
+        will_resume = resume or (resume_if_exists and (run_dir / LAST_CHECKPOINT).is_file())
+        init_state = initial_weights(self.config.init_from, run.model) if self.config.init_from and not will_resume else None
         self.optimizer = make_optimizer(self.model, self.config, dist.device)
         # Process 0 alone decides about the folder; the others learn its decision, or stop
         # without a word when it refused (its one line says why).
